@@ -1,0 +1,145 @@
+"""cfgateway: Cloudflare Workers AI and AI Gateway for Python apps, framework-free core.
+
+>>> from cfgateway import Client, ChatRequest, Message
+>>> client = Client("@cf/meta/llama-3.3-70b-instruct-fp8-fast")      # settings from env / cfgateway.toml
+>>> client.chat(ChatRequest([Message("user", "Hello")])).text        # doctest: +SKIP
+
+Names are imported lazily so ``import cfgateway`` stays cheap; the emulator and the proxy
+are never imported from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from cfgateway.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    CapacityError,
+    CloudflareError,
+    ConfigError,
+    ConnectionError,
+    ContextLengthExceededError,
+    InvalidInputError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    RequestTooLargeError,
+    ServerError,
+    StreamInterrupted,
+    TimeoutError,
+    TransportError,
+)
+from cfgateway.types import (
+    AttemptInfo,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbedResponse,
+    GatewayMeta,
+    Message,
+    Secret,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    Usage,
+)
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "Client": "cfgateway.client",
+    "AsyncClient": "cfgateway.client",
+    "CallContext": "cfgateway.calls",
+    "Settings": "cfgateway.config",
+    "load_settings": "cfgateway.config",
+    "GatewayOptions": "cfgateway.routes",
+    "Route": "cfgateway.routes",
+    "resolve_route": "cfgateway.routes",
+    "Catalog": "cfgateway.catalog",
+    "ModelInfo": "cfgateway.catalog",
+    "get_model": "cfgateway.catalog",
+    "load_catalog": "cfgateway.catalog",
+    "cost_of": "cfgateway.pricing",
+    "UsageRecord": "cfgateway.ledger",
+    "open_ledger": "cfgateway.ledger",
+    "Budget": "cfgateway.budget",
+    "CostTracker": "cfgateway.budget",
+}
+
+if TYPE_CHECKING:
+    from cfgateway.budget import Budget, CostTracker
+    from cfgateway.calls import CallContext
+    from cfgateway.catalog import Catalog, ModelInfo, get_model, load_catalog
+    from cfgateway.client import AsyncClient, Client
+    from cfgateway.config import Settings, load_settings
+    from cfgateway.ledger import UsageRecord, open_ledger
+    from cfgateway.pricing import cost_of
+    from cfgateway.routes import GatewayOptions, Route, resolve_route
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cfgateway' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "APIError",
+    "AsyncClient",
+    "AttemptInfo",
+    "AuthenticationError",
+    "BadRequestError",
+    "Budget",
+    "BudgetExceededError",
+    "CallContext",
+    "CapacityError",
+    "Catalog",
+    "ChatChunk",
+    "ChatRequest",
+    "ChatResponse",
+    "Client",
+    "CloudflareError",
+    "ConfigError",
+    "ConnectionError",
+    "ContextLengthExceededError",
+    "CostTracker",
+    "EmbedResponse",
+    "GatewayMeta",
+    "GatewayOptions",
+    "InvalidInputError",
+    "MalformedResponseError",
+    "Message",
+    "ModelInfo",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "Route",
+    "Secret",
+    "ServerError",
+    "Settings",
+    "StreamInterrupted",
+    "TimeoutError",
+    "ToolCall",
+    "ToolCallChunk",
+    "ToolSpec",
+    "TransportError",
+    "Usage",
+    "UsageRecord",
+    "cost_of",
+    "get_model",
+    "load_catalog",
+    "load_settings",
+    "open_ledger",
+    "resolve_route",
+]

@@ -1,0 +1,347 @@
+"""The core client: ``chat``, ``stream``, ``embed`` (sync) and ``achat``, ``astream``, ``aembed`` (async).
+
+The logic lives in :mod:`cfgateway.calls` and :mod:`cfgateway.embedding` (sans-IO); the
+methods here only send and iterate. :class:`AsyncClient` is the same object with the async
+methods under the plain names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from cfgateway import errors
+from cfgateway.budget import CostTracker
+from cfgateway.calls import CallContext, StreamRun, failed_record, finish_chat, prepare_chat
+from cfgateway.catalog import Catalog, ModelInfo, load_catalog
+from cfgateway.config import Settings, load_settings
+from cfgateway.embedding import (
+    EmbedBatch,
+    batch_error,
+    batch_size_for,
+    check_inputs,
+    finish_batch,
+    merge,
+    prepare_batches,
+)
+from cfgateway.ledger import UsageRecord, open_ledger
+from cfgateway.pricing import estimate_tokens
+from cfgateway.routes import Endpoint, GatewayOptions, Route, resolve_route
+from cfgateway.transport import Transport
+from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
+
+DEFAULT_MAX_OUTPUT = 4096
+DEFAULT_EMBED_CONCURRENCY = 8
+
+_Part = Any  # (vectors, usage, gateway, record)
+
+
+class Client:
+    """One model string (or a per-call ``model=``) over one pooled transport."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        settings: Settings | None = None,
+        endpoint: Endpoint = "auto",
+        gateway_options: GatewayOptions | None = None,
+        tracker: CostTracker | None = None,
+        catalog: Catalog | None = None,
+        transport: Transport | None = None,
+        **setting_overrides: Any,
+    ) -> None:
+        self.settings = settings or load_settings(**setting_overrides)
+        self.model = model
+        self.endpoint = endpoint
+        self.gateway_options = gateway_options
+        self.catalog = catalog or load_catalog(self.settings.catalog)
+        if tracker is None and self.settings.ledger:
+            tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog)
+        self.tracker = tracker
+        self.transport = transport or Transport(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
+        self._routes: dict[str, Route] = {}
+        if model is not None:
+            self.route(model)  # fail fast on a bad model string or missing settings
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, settings={self.settings!r})"
+
+    # -- routing -------------------------------------------------------------------------
+    def route(self, model: str | None = None) -> Route:
+        name = model or self.model
+        if not name:
+            raise errors.ConfigError("no model: pass model= to the client or to the call")
+        route = self._routes.get(name)
+        if route is None:
+            route = self._routes[name] = resolve_route(name, self.settings, self.endpoint)
+        return route
+
+    def model_info(self, model: str | None = None) -> ModelInfo | None:
+        return self.catalog.get(self.route(model).model)
+
+    def _ctx(self, context: CallContext | None, req: ChatRequest | None = None) -> CallContext:
+        if context is not None:
+            return context
+        return CallContext(user=req.user if req else None, metadata=dict(req.metadata) if req else {})
+
+    # -- budget hooks ----------------------------------------------------------------------
+    def _reserve(self, route: Route, ctx: CallContext, input_tokens: int, max_output: int) -> Any:
+        if self.tracker is None:
+            return None
+        return self.tracker.reserve(
+            model=route.model, provider=route.provider, user=ctx.user, input_tokens=input_tokens,
+            max_output_tokens=max_output,
+        )
+
+    def _settle(self, records: list[UsageRecord], reservation: Any) -> None:
+        if self.tracker is None:
+            return
+        for i, rec in enumerate(records):
+            records[i] = self.tracker.record(rec, reservation if i == len(records) - 1 else None)
+
+    def _failed(self, route: Route, ctx: CallContext, exc: BaseException, started: float, op: str, res: Any) -> None:
+        rec = failed_record(route, ctx, exc, started, op)
+        self._settle([rec], res)
+        exc.records = [rec]  # type: ignore[attr-defined]
+
+    def _chat_reservation(self, route: Route, req: ChatRequest, ctx: CallContext) -> Any:
+        if self.tracker is None:
+            return None
+        tokens = sum(estimate_tokens(m.text()) + 4 for m in req.messages)
+        return self._reserve(route, ctx, tokens, req.max_tokens or DEFAULT_MAX_OUTPUT)
+
+    # -- chat ------------------------------------------------------------------------------
+    def chat(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> ChatResponse:
+        route, ctx = self.route(model), self._ctx(context, request)
+        p = prepare_chat(route, request, stream=False, options=gateway_options or self.gateway_options, ctx=ctx)
+        res = self._chat_reservation(route, request, ctx)
+        try:
+            raw = self.transport.post(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline)
+            resp = finish_chat(p, raw.headers, raw.content, ctx, self.catalog)
+        except errors.CloudflareError as exc:
+            self._failed(route, ctx, exc, p.started, "chat", res)
+            raise
+        self._settle(resp.records, res)
+        return resp
+
+    async def achat(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> ChatResponse:
+        route, ctx = self.route(model), self._ctx(context, request)
+        p = prepare_chat(route, request, stream=False, options=gateway_options or self.gateway_options, ctx=ctx)
+        res = self._chat_reservation(route, request, ctx)
+        try:
+            raw = await self.transport.apost(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline)
+            resp = finish_chat(p, raw.headers, raw.content, ctx, self.catalog)
+        except errors.CloudflareError as exc:
+            self._failed(route, ctx, exc, p.started, "chat", res)
+            raise
+        self._settle(resp.records, res)
+        return resp
+
+    def _stream_failed(self, run: StreamRun, exc: errors.CloudflareError, res: Any) -> BaseException:
+        if run.first and not run.text:  # nothing reached the caller: the error as it is (fallback may act)
+            self._failed(run.p.route, run.ctx, exc, run.p.started, "chat", res)
+            return exc
+        err = run.interrupted(exc)
+        if run.record is not None:
+            self._settle([run.record], res)
+            err.records = [run.record]  # type: ignore[attr-defined]
+        return err
+
+    def _stream_closed(self, run: StreamRun, res: Any) -> None:
+        """The caller stopped iterating early: record what was received as incomplete."""
+        if run.record is None:
+            run.interrupted(errors.StreamInterrupted("the caller closed the stream", text=run.text))
+            if run.record is not None:
+                run.record.outcome = "cancelled"
+                self._settle([run.record], res)
+
+    def stream(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> Iterator[ChatChunk]:
+        route, ctx = self.route(model), self._ctx(context, request)
+        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx)
+        res = self._chat_reservation(route, request, ctx)
+        run = StreamRun(p, ctx, self.catalog)
+        try:
+            with self.transport.stream(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline) as (h, it):
+                run.start(h)
+                for piece in it:
+                    yield from run.feed(piece)
+                    if run.done:
+                        break
+                final = run.end()
+            self._settle(final.records, res)
+            yield final
+        except errors.CloudflareError as exc:
+            raise self._stream_failed(run, exc, res) from None
+        finally:
+            self._stream_closed(run, res)
+
+    async def astream(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        route, ctx = self.route(model), self._ctx(context, request)
+        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx)
+        res = self._chat_reservation(route, request, ctx)
+        run = StreamRun(p, ctx, self.catalog)
+        try:
+            tp = self.transport
+            async with tp.astream(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline) as (h, it):
+                run.start(h)
+                async for piece in it:
+                    for chunk in run.feed(piece):
+                        yield chunk
+                    if run.done:
+                        break
+                final = run.end()
+            self._settle(final.records, res)
+            yield final
+        except errors.CloudflareError as exc:
+            raise self._stream_failed(run, exc, res) from None
+        finally:
+            self._stream_closed(run, res)
+
+    # -- embeddings ------------------------------------------------------------------------
+    def _embed_plan(
+        self, texts: list[str], model: str | None, batch_size: int | None, pooling: str | None,
+        ctx: CallContext, options: GatewayOptions | None,
+    ) -> tuple[Route, list[EmbedBatch], Any]:
+        route = self.route(model)
+        info = self.catalog.get(route.model)
+        check_inputs(texts, info, route.model)
+        size = batch_size_for(info, batch_size)
+        batches = prepare_batches(route, texts, size, pooling=pooling, options=options or self.gateway_options, ctx=ctx)
+        res = self._reserve(route, ctx, sum(estimate_tokens(t) for t in texts), 0) if texts else None
+        return route, batches, res
+
+    def _embed_one(self, b: EmbedBatch, ctx: CallContext) -> _Part:
+        b.started = time.perf_counter()
+        try:
+            raw = self.transport.post(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
+            part = finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
+        except errors.CloudflareError as exc:
+            self._failed(b.route, ctx, exc, b.started, "embed", None)
+            raise batch_error(b, exc) from None
+        return part
+
+    async def _aembed_one(self, b: EmbedBatch, ctx: CallContext, sem: asyncio.Semaphore) -> _Part:
+        async with sem:
+            b.started = time.perf_counter()
+            try:
+                raw = await self.transport.apost(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
+                part = finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
+            except errors.CloudflareError as exc:
+                self._failed(b.route, ctx, exc, b.started, "embed", None)
+                raise batch_error(b, exc) from None
+        return part
+
+    def embed(
+        self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
+        max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
+        context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+    ) -> EmbedResponse:
+        """Embed ``texts`` in batches at the model's limit, ``max_concurrency`` requests at a time, in order."""
+        ctx, started = self._ctx(context), time.perf_counter()
+        route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options)
+        bar = _progress(progress, len(texts), route.model)
+        try:
+            def run(b: EmbedBatch) -> _Part:
+                part = self._embed_one(b, ctx)
+                bar(b.count)
+                return part
+
+            if len(batches) <= 1 or max_concurrency <= 1:
+                parts = [run(b) for b in batches]
+            else:
+                with ThreadPoolExecutor(max_workers=min(max_concurrency, len(batches))) as pool:
+                    parts = list(pool.map(run, batches))
+        finally:
+            bar(None)
+        self._settle([p[3] for p in parts], res)
+        return merge(route, parts, started)
+
+    async def aembed(
+        self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
+        max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
+        context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+    ) -> EmbedResponse:
+        ctx, started = self._ctx(context), time.perf_counter()
+        route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options)
+        bar = _progress(progress, len(texts), route.model)
+        sem = asyncio.Semaphore(max(1, max_concurrency))
+
+        async def run(b: EmbedBatch) -> _Part:
+            part = await self._aembed_one(b, ctx, sem)
+            bar(b.count)
+            return part
+
+        try:
+            parts = list(await asyncio.gather(*(run(b) for b in batches)))
+        finally:
+            bar(None)
+        self._settle([p[3] for p in parts], res)
+        return merge(route, parts, started)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.transport.close()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _progress(enabled: bool, total: int, model: str) -> Callable[[int | None], None]:
+    """A progress callback: ``bar(n)`` advances, ``bar(None)`` closes. tqdm is imported only when enabled."""
+    if not enabled or total == 0:
+        return lambda n: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=f"Embedding ({model})", unit="text")
+
+    def step(n: int | None) -> None:
+        if n is None:
+            bar.close()
+        else:
+            bar.update(n)
+
+    return step
+
+
+class AsyncClient(Client):
+    """The same client with the async methods under the plain names (``await client.chat(...)``)."""
+
+    async def chat(self, *a: Any, **k: Any) -> ChatResponse:  # type: ignore[override]
+        return await Client.achat(self, *a, **k)
+
+    def stream(self, *a: Any, **k: Any) -> AsyncIterator[ChatChunk]:  # type: ignore[override]
+        return Client.astream(self, *a, **k)
+
+    async def embed(self, *a: Any, **k: Any) -> EmbedResponse:  # type: ignore[override]
+        return await Client.aembed(self, *a, **k)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+__all__ = ["AsyncClient", "CallContext", "Client"]

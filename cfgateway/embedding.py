@@ -1,0 +1,137 @@
+"""Sans-IO embedding logic: input checks, batching at the model's limit, request building, merging."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cfgateway import errors
+from cfgateway.calls import WIRES, CallContext, gateway_meta, load_json, make_record, price, request_headers
+from cfgateway.catalog import Catalog, ModelInfo
+from cfgateway.ledger import UsageRecord
+from cfgateway.routes import GatewayOptions, Route
+from cfgateway.types import AttemptInfo, EmbedResponse, GatewayMeta, Usage
+
+DEFAULT_BATCH = 100
+MAX_DEFAULT_BATCH = 512
+CHARS_PER_TOKEN_CEILING = 8  # no tokenizer packs more than this many characters into a token on real text
+
+
+def batch_size_for(info: ModelInfo | None, requested: int | None) -> int:
+    limit = info.max_batch if info and info.max_batch else None
+    if requested is not None:
+        if requested < 1:
+            raise errors.ConfigError(f"batch_size must be at least 1, got {requested}")
+        if limit is not None and requested > limit:
+            raise errors.ConfigError(
+                f"batch_size {requested} is above {info.model if info else 'the model'}'s limit of {limit} inputs "
+                f"per request; use batch_size<={limit} (or leave it unset to use the limit)"
+            )
+        return requested
+    return min(limit or DEFAULT_BATCH, MAX_DEFAULT_BATCH)
+
+
+def check_inputs(texts: list[str], info: ModelInfo | None, model: str) -> None:
+    """Reject inputs every route would reject, naming the index."""
+    if isinstance(texts, str):
+        raise errors.InvalidInputError("embed() takes a list of strings; wrap a single text in a list")
+    max_tokens = info.max_input_tokens if info else None
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise errors.InvalidInputError(f"input {i} is a {type(t).__name__}, not a string")
+        if not t.strip():
+            raise errors.InvalidInputError(f"input {i} is empty; {model} rejects empty strings — drop or fill it")
+        if max_tokens and len(t) > max_tokens * CHARS_PER_TOKEN_CEILING:
+            raise errors.InvalidInputError(
+                f"input {i} is {len(t)} characters, far above {model}'s limit of {max_tokens} tokens; "
+                "split it into smaller chunks"
+            )
+
+
+@dataclass(slots=True)
+class EmbedBatch:
+    route: Route
+    index: int  # position of the first text in the whole input
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    count: int
+    started: float = 0.0
+
+
+def prepare_batches(
+    route: Route,
+    texts: list[str],
+    size: int,
+    *,
+    pooling: str | None,
+    options: GatewayOptions | None,
+    ctx: CallContext,
+) -> list[EmbedBatch]:
+    if route.embed_url is None:
+        raise errors.ConfigError(f"{route.model}: {route.provider} has no embeddings endpoint behind AI Gateway")
+    wire = WIRES[route.wire]
+    if not hasattr(wire, "build_embed_body"):
+        raise errors.ConfigError(f"{route.model}: {route.wire} wire has no embeddings")
+    meta = dict(ctx.metadata)
+    if ctx.user:
+        meta.setdefault("user", ctx.user)
+    headers = request_headers(route, options, meta)
+    out = []
+    for start in range(0, len(texts), size):
+        chunk = texts[start : start + size]
+        body = wire.build_embed_body(chunk, route.body_model, pooling=pooling)
+        out.append(EmbedBatch(route, start, route.embed_url, headers, json.dumps(body).encode(), len(chunk)))
+    return out
+
+
+def finish_batch(
+    b: EmbedBatch, headers: Any, content: bytes, ctx: CallContext, catalog: Catalog | None
+) -> tuple[list[list[float]], Usage | None, GatewayMeta, UsageRecord]:
+    payload = load_json(content, b.route.model)
+    vectors, usage = WIRES[b.route.wire].parse_embed(payload)
+    if len(vectors) != b.count:
+        raise errors.MalformedResponseError(
+            f"{b.route.model}: asked for {b.count} embeddings, got {len(vectors)}", model=b.route.model
+        )
+    gw = gateway_meta(b.route, headers)
+    cost = price(b.route, usage, gw, catalog)
+    rec = make_record(
+        b.route, ctx, operation="embed", usage=usage, latency=time.perf_counter() - b.started, gateway=gw, cost=cost
+    )
+    return vectors, usage, gw, rec
+
+
+def batch_error(b: EmbedBatch, exc: errors.CloudflareError) -> errors.CloudflareError:
+    """Name the input range of a batch the server rejected (the batch's own error stays the cause)."""
+    if isinstance(exc, errors.APIError) and exc.status == 400:
+        exc.message = f"{exc.message} (inputs {b.index}..{b.index + b.count - 1})"
+        exc.args = (exc._render(),)
+    return exc
+
+
+def merge(
+    route: Route, parts: list[tuple[list[list[float]], Usage | None, GatewayMeta, UsageRecord]], started: float
+) -> EmbedResponse:
+    vectors: list[list[float]] = []
+    usage: Usage | None = None
+    records = []
+    costs = []
+    for vecs, u, _gw, rec in parts:
+        vectors.extend(vecs)
+        if u is not None:
+            usage = u if usage is None else usage + u
+        records.append(rec)
+        costs.append(rec.cost)
+    total = None if any(c is None for c in costs) else sum(costs[1:], costs[0]) if costs else None
+    gw = parts[-1][2] if parts else GatewayMeta()
+    latency = time.perf_counter() - started
+    return EmbedResponse(
+        vectors=vectors, model=route.model, provider=route.provider, usage=usage, gateway=gw,
+        attempts=[AttemptInfo(route.model, "ok", None, latency)], cost=total, records=records,
+    )
+
+
+__all__ = ["EmbedBatch", "batch_size_for", "check_inputs", "finish_batch", "merge", "prepare_batches"]

@@ -1,0 +1,307 @@
+"""HTTP transport: the only importer of httpx.
+
+Pooled sync and async clients (one async client per event loop, so ``asyncio.run`` twice
+works), one default timeout for both, retries with exponential backoff and full jitter that
+honour ``Retry-After`` — on 429 (except the daily-allocation 3036), Workers AI 3040, 5xx and
+connection errors only — and the mapping of every failure into :mod:`cfgateway.errors`.
+The retry policy is sans-IO (:class:`RetryPolicy`); only sending exists twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from cfgateway import errors
+from cfgateway.wire.common import parse_error_body
+
+log = logging.getLogger("cfgateway.transport")
+
+_NO_RETRY_CODES = frozenset({3036, 2021, 2041})  # quota / credits / spend limit: waiting does not help
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 2
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, exc: errors.CloudflareError) -> float | None:
+        """Seconds to wait before retry number ``attempt + 1``, or ``None`` to give up."""
+        if attempt >= self.max_retries or not retryable(exc):
+            return None
+        backoff = random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            if retry_after > self.max_retry_after:
+                return None
+            return max(retry_after, backoff if retry_after == 0 else 0.0)
+        return backoff
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, errors.ConnectionError):
+        return True
+    if isinstance(exc, errors.APIError):
+        if exc.code in _NO_RETRY_CODES:
+            return False
+        return exc.status == 429 or exc.status >= 500
+    return False
+
+
+@dataclass(slots=True)
+class RawResponse:
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    elapsed: float
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def api_error(status: int, headers: Mapping[str, str], body: bytes, model: str | None) -> errors.APIError:
+    code, message = parse_error_body(body)
+    cls = errors.error_class(status, code, message)
+    return cls(
+        message,
+        status=status,
+        code=code,
+        model=model,
+        request_id=headers.get("cf-aig-request-id") or headers.get("cf-ray"),
+        log_id=headers.get("cf-aig-log-id"),
+        retry_after=_retry_after(headers),
+        body=body.decode("utf-8", "replace"),
+    )
+
+
+def _map_exc(exc: httpx.HTTPError, model: str | None, timeout: float) -> errors.TransportError:
+    if isinstance(exc, httpx.TimeoutException):
+        kind = type(exc).__name__
+        return errors.TimeoutError(f"{kind} after {timeout:g}s (model {model}); raise timeout= if needed", model=model)
+    return errors.ConnectionError(f"{type(exc).__name__}: {exc} (model {model})", model=model)
+
+
+class Transport:
+    """Sends JSON requests with retries; one pooled client per thread-safe sync use and per event loop."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.timeout = timeout
+        self.policy = policy or RetryPolicy(max_retries=max_retries)
+        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._transport = transport
+        self._async_transport = async_transport
+        self._sync: httpx.Client | None = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # -- clients -----------------------------------------------------------------------
+    @property
+    def sync_client(self) -> httpx.Client:
+        if self._sync is None:
+            self._sync = httpx.Client(timeout=self._timeout, limits=self._limits, transport=self._transport)
+        return self._sync
+
+    @property
+    def async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits, transport=self._async_transport)
+            self._async[loop] = client
+        return client
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = self._async.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+    # -- policy ------------------------------------------------------------------------
+    def _next_delay(self, attempt: int, exc: errors.CloudflareError, deadline: float | None) -> float | None:
+        delay = self.policy.delay(attempt, exc)
+        if delay is None:
+            return None
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return None
+        log.debug("retrying after %.3fs: %s", delay, exc)
+        return delay
+
+    def _timeout_for(self, deadline: float | None) -> httpx.Timeout:
+        if deadline is None:
+            return self._timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise errors.TimeoutError("the call's deadline passed before the request was sent")
+        return httpx.Timeout(min(self.timeout, left), connect=min(self.timeout, left, 10.0))
+
+    # -- sync --------------------------------------------------------------------------
+    def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        deadline: float | None = None,
+    ) -> RawResponse:
+        attempt = 0
+        while True:
+            start = time.perf_counter()
+            try:
+                try:
+                    r = self.sync_client.post(url, content=body, headers=headers, timeout=self._timeout_for(deadline))
+                except httpx.HTTPError as exc:
+                    raise _map_exc(exc, model, self.timeout) from None
+                if r.status_code >= 400:
+                    raise api_error(r.status_code, r.headers, r.content, model)
+                return RawResponse(r.status_code, r.headers, r.content, time.perf_counter() - start)
+            except errors.CloudflareError as exc:
+                delay = self._next_delay(attempt, exc, deadline)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                attempt += 1
+
+    @contextmanager
+    def stream(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        deadline: float | None = None,
+    ) -> Iterator[tuple[httpx.Headers, Iterator[bytes]]]:
+        """Open a stream (retrying before the first byte); yields headers and a byte iterator."""
+        attempt = 0
+        while True:
+            try:
+                cm = self.sync_client.stream(
+                    "POST", url, content=body, headers=headers, timeout=self._timeout_for(deadline)
+                )
+                try:
+                    r = cm.__enter__()
+                except httpx.HTTPError as exc:
+                    raise _map_exc(exc, model, self.timeout) from None
+                if r.status_code >= 400:
+                    try:
+                        content = r.read()
+                    except httpx.HTTPError:
+                        content = b""
+                    finally:
+                        cm.__exit__(None, None, None)
+                    raise api_error(r.status_code, r.headers, content, model)
+                break
+            except errors.CloudflareError as exc:
+                delay = self._next_delay(attempt, exc, deadline)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                attempt += 1
+        try:
+            yield r.headers, self._iter(r, model)
+        finally:
+            cm.__exit__(None, None, None)
+
+    def _iter(self, r: httpx.Response, model: str | None) -> Iterator[bytes]:
+        try:
+            yield from r.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise _map_exc(exc, model, self.timeout) from None
+
+    # -- async -------------------------------------------------------------------------
+    async def apost(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        deadline: float | None = None,
+    ) -> RawResponse:
+        attempt = 0
+        while True:
+            start = time.perf_counter()
+            try:
+                try:
+                    r = await self.async_client.post(
+                        url, content=body, headers=headers, timeout=self._timeout_for(deadline)
+                    )
+                except httpx.HTTPError as exc:
+                    raise _map_exc(exc, model, self.timeout) from None
+                if r.status_code >= 400:
+                    raise api_error(r.status_code, r.headers, r.content, model)
+                return RawResponse(r.status_code, r.headers, r.content, time.perf_counter() - start)
+            except errors.CloudflareError as exc:
+                delay = self._next_delay(attempt, exc, deadline)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    @asynccontextmanager
+    async def astream(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[tuple[httpx.Headers, AsyncIterator[bytes]]]:
+        attempt = 0
+        while True:
+            try:
+                cm = self.async_client.stream(
+                    "POST", url, content=body, headers=headers, timeout=self._timeout_for(deadline)
+                )
+                try:
+                    r = await cm.__aenter__()
+                except httpx.HTTPError as exc:
+                    raise _map_exc(exc, model, self.timeout) from None
+                if r.status_code >= 400:
+                    try:
+                        content = await r.aread()
+                    except httpx.HTTPError:
+                        content = b""
+                    finally:
+                        await cm.__aexit__(None, None, None)
+                    raise api_error(r.status_code, r.headers, content, model)
+                break
+            except errors.CloudflareError as exc:
+                delay = self._next_delay(attempt, exc, deadline)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                attempt += 1
+        try:
+            yield r.headers, self._aiter(r, model)
+        finally:
+            await cm.__aexit__(None, None, None)
+
+    async def _aiter(self, r: httpx.Response, model: str | None) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in r.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise _map_exc(exc, model, self.timeout) from None
+
+
+__all__ = ["RawResponse", "RetryPolicy", "Transport", "api_error", "retryable"]

@@ -1,0 +1,235 @@
+"""Framework-free value types shared by every layer.
+
+Plain dataclasses (not pydantic models) because they sit on the per-call hot path:
+building and reading them must cost microseconds, not tens of microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+Operation = Literal["chat", "embed"]
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str``/format output.
+
+    Mirrors pydantic's ``SecretStr`` API (``get_secret_value``) without importing pydantic
+    on the core client's import path.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    def __str__(self) -> str:
+        return "**********" if self._value else ""
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickling keeps the value, never prints it
+        return (Secret, (self._value,))
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage of one request. ``neurons`` is Workers AI's billing unit (a float)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    neurons: float | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        neurons = None
+        if self.neurons is not None or other.neurons is not None:
+            neurons = (self.neurons or 0.0) + (other.neurons or 0.0)
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.total_tokens + other.total_tokens,
+            self.cached_tokens + other.cached_tokens,
+            neurons,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
+            "neurons": self.neurons,
+        }
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A complete tool call: ``arguments`` is always a parsed JSON object."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str = ""
+
+
+@dataclass(slots=True)
+class ToolCallChunk:
+    """A streamed piece of a tool call; ``arguments`` is a partial JSON string."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """A tool the model may call; ``parameters`` is a JSON schema object."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+# Content parts: {"type": "text", "text": ...} or {"type": "image_url", "image_url": {"url": ...}}
+ContentPart = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    content: str | list[ContentPart] | None = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        """The message's text, content parts joined."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.get("text", "") for p in self.content if p.get("type") == "text")
+
+
+ToolChoice = Literal["auto", "none", "required"] | str  # a tool name forces that tool
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """Everything a chat call can carry; ``None`` means "not sent" (the model's default)."""
+
+    messages: list[Message]
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    # {"type": "json_object"} or {"type": "json_schema", "json_schema": {<schema>}}
+    response_format: dict[str, Any] | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = None
+    # Documented extra fields passed through as-is (e.g. reasoning_effort, lora, raw).
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    # Per-call metadata: user id, tags (flows to cf-aig-metadata and the ledger).
+    user: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class GatewayMeta:
+    """The ``cf-aig-*`` response headers, parsed."""
+
+    cache_status: str | None = None
+    log_id: str | None = None
+    event_id: str | None = None
+    request_id: str | None = None
+    step: int | None = None
+    model: str | None = None
+    provider: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class AttemptInfo:
+    """One attempt of a call (for fallback reporting): which route and how it ended."""
+
+    model: str
+    outcome: str  # "ok" or the error class name
+    error: str | None = None
+    latency_s: float = 0.0
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    text: str
+    model: str  # model string of the route that answered (design.md convention)
+    provider: str  # "workers-ai", "openai", ...
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    provider_model: str | None = None  # the provider's own id when it differs
+    reasoning: str | None = None
+    parsed: Any = None  # JSON-mode object, when the model returned one
+    gateway: GatewayMeta = field(default_factory=GatewayMeta)
+    attempts: list[AttemptInfo] = field(default_factory=list)
+    cost: Any = None  # Decimal | None, set by the ledger when priced
+    id: str | None = None
+    records: list[Any] = field(default_factory=list)  # ledger UsageRecords, one per attempt
+
+
+@dataclass(slots=True)
+class ChatChunk:
+    """One streamed delta. The last chunk of a complete stream has ``final=True`` and usage."""
+
+    text: str = ""
+    reasoning: str = ""
+    tool_call_chunks: list[ToolCallChunk] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    final: bool = False
+    # Filled in by the client on the first and last chunks.
+    model: str | None = None
+    provider: str | None = None
+    provider_model: str | None = None
+    gateway: GatewayMeta | None = None
+    attempts: list[AttemptInfo] = field(default_factory=list)
+    cost: Any = None
+    records: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EmbedResponse:
+    vectors: list[list[float]]
+    model: str
+    provider: str
+    usage: Usage | None = None
+    gateway: GatewayMeta = field(default_factory=GatewayMeta)
+    attempts: list[AttemptInfo] = field(default_factory=list)
+    cost: Any = None
+    records: list[Any] = field(default_factory=list)
