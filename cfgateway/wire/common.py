@@ -45,8 +45,8 @@ FINISH_REASONS = {
 def normalise_finish(reason: Any) -> str | None:
     if reason is None or reason == "":
         return None
-    reason = str(reason)
-    return FINISH_REASONS.get(reason, reason)
+    text = str(reason)
+    return FINISH_REASONS.get(text, text)
 
 
 def new_tool_call_id() -> str:

@@ -1,0 +1,136 @@
+"""Transport: retries, Retry-After, error mapping, event-loop safety (httpx.MockTransport, no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from cfgateway import errors as e
+from cfgateway.transport import RetryPolicy, Transport
+
+OK = json.dumps({"result": {"response": "hi"}, "success": True, "errors": [], "messages": []}).encode()
+
+
+def cf_error(status: int, code: int, msg: str = "x", headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"errors": [{"code": code, "message": msg}], "success": False, "result": {}, "messages": []}
+    return httpx.Response(status, json=body, headers=headers or {})
+
+
+class Script:
+    """Answers a scripted list of responses (or exceptions), then OK forever; counts calls."""
+
+    def __init__(self, *answers: object) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.answers:
+            a = self.answers.pop(0)
+            if isinstance(a, Exception):
+                raise a
+            assert isinstance(a, httpx.Response)
+            return a
+        return httpx.Response(200, content=OK)
+
+
+def make(script: Script, retries: int = 2) -> Transport:
+    policy = RetryPolicy(max_retries=retries, backoff_base=0.001, backoff_max=0.002)
+    return Transport(policy=policy, transport=httpx.MockTransport(script), async_transport=httpx.MockTransport(script))
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        cf_error(429, 3040, "Capacity temporarily exceeded"),
+        cf_error(500, 0, "boom"),
+        httpx.Response(502, text="<html>bad gateway</html>"),
+        cf_error(429, 2003, "Rate limited"),
+    ],
+)
+def test_retryable_answers_are_retried(first: httpx.Response) -> None:
+    s = Script(first)
+    r = make(s).post("http://127.0.0.1/x", {}, b"{}")
+    assert r.status == 200 and s.calls == 2
+
+
+def test_connection_errors_are_retried_then_mapped() -> None:
+    s = Script(*(httpx.ConnectError("refused") for _ in range(5)))
+    with pytest.raises(e.ConnectionError, match="ConnectError"):
+        make(s, retries=2).post("http://127.0.0.1/x", {}, b"{}", model="m")
+    assert s.calls == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "cls"),
+    [
+        (cf_error(400, 5006, "AiError: Bad input"), e.BadRequestError),
+        (cf_error(429, 3036, "daily free allocation"), e.QuotaExceededError),
+        (cf_error(401, 10000, "Authentication error"), e.AuthenticationError),
+        (cf_error(400, 5007, "No such model"), e.NotFoundError),
+    ],
+)
+def test_non_retryable_errors_raise_at_once(answer: httpx.Response, cls: type) -> None:
+    s = Script(answer)
+    with pytest.raises(cls):
+        make(s).post("http://127.0.0.1/x", {}, b"{}")
+    assert s.calls == 1
+
+
+def test_retry_after_is_honoured() -> None:
+    s = Script(cf_error(429, 3040, headers={"retry-after": "0.2"}))
+    start = time.monotonic()
+    make(s).post("http://127.0.0.1/x", {}, b"{}")
+    assert time.monotonic() - start >= 0.2 and s.calls == 2
+
+
+def test_retry_after_beyond_the_deadline_gives_up_at_once() -> None:
+    s = Script(cf_error(429, 3040, headers={"retry-after": "30"}))
+    start = time.monotonic()
+    with pytest.raises(e.CapacityError) as info:
+        make(s).post("http://127.0.0.1/x", {}, b"{}", deadline=time.monotonic() + 1)
+    assert time.monotonic() - start < 0.5 and info.value.retry_after == 30
+
+
+def test_timeout_maps_to_typed_error() -> None:
+    s = Script(httpx.ReadTimeout("slow"))
+    with pytest.raises(e.TimeoutError, match="ReadTimeout"):
+        make(s, retries=0).post("http://127.0.0.1/x", {}, b"{}", model="m")
+
+
+def test_policy_backoff_grows_and_caps() -> None:
+    p = RetryPolicy(max_retries=5, backoff_base=1, backoff_max=4)
+    err = e.ServerError("x", status=500)
+    assert all(0 <= p.delay(i, err) <= min(4, 2**i) for i in range(5) for _ in range(20))  # type: ignore[operator]
+    assert p.delay(5, err) is None
+
+
+def test_async_client_survives_new_event_loops() -> None:
+    s = Script()
+    t = make(s)
+
+    async def call() -> int:
+        return (await t.apost("http://127.0.0.1/x", {}, b"{}")).status
+
+    assert asyncio.run(call()) == 200
+    assert asyncio.run(call()) == 200  # a second loop: a fresh pooled client, no "Event loop is closed"
+    assert s.calls == 2
+
+
+def test_async_retries_share_the_policy() -> None:
+    s = Script(cf_error(503, 0), cf_error(429, 3040))
+    t = make(s)
+    assert asyncio.run(t.apost("http://127.0.0.1/x", {}, b"{}")).status == 200
+    assert s.calls == 3
+
+
+def test_stream_retries_before_the_first_byte() -> None:
+    s = Script(cf_error(429, 3040))
+    t = make(s)
+    with t.stream("http://127.0.0.1/x", {}, b"{}") as (_headers, it):
+        data = b"".join(it)
+    assert data == OK and s.calls == 2
