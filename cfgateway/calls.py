@@ -70,7 +70,7 @@ def prepare_chat(
         raise errors.ConfigError(f"{route.model} has no chat endpoint on {route.provider}")
     wire = WIRES[route.wire]
     if route.wire == "workers-ai":
-        omit = route.provider_model.startswith(("@cf/mistral", "@hf/mistral"))
+        omit = workers_ai_wire.rejects_tool_choice(route.provider_model)
         body = wire.build_chat_body(req, None, stream=stream, omit_tool_choice=omit)
         stop = req.stop  # Workers AI native has no `stop` field: cut client-side
     else:

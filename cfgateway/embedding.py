@@ -73,6 +73,8 @@ def prepare_batches(
     if route.embed_url is None:
         raise errors.ConfigError(f"{route.model}: {route.provider} has no embeddings endpoint behind AI Gateway")
     wire = WIRES[route.wire]
+    if pooling is not None and route.wire != "workers-ai":
+        raise errors.ConfigError(f"{route.model}: pooling is a Workers AI bge option; leave it unset for this route")
     if not hasattr(wire, "build_embed_body"):
         raise errors.ConfigError(f"{route.model}: {route.wire} wire has no embeddings")
     meta = dict(ctx.metadata)
@@ -82,7 +84,7 @@ def prepare_batches(
     out = []
     for start in range(0, len(texts), size):
         chunk = texts[start : start + size]
-        body = wire.build_embed_body(chunk, route.body_model, pooling=pooling)
+        body = wire.build_embed_body(chunk, route.body_model, pooling=pooling if route.wire == "workers-ai" else None)
         out.append(EmbedBatch(route, start, route.embed_url, headers, json.dumps(body).encode(), len(chunk)))
     return out
 

@@ -102,9 +102,8 @@ class EmulatorState:
             for fault in self.faults:
                 if fault.times is not None and fault.times <= 0:
                     continue
-                if (fault.kind in STREAM_ONLY_KINDS) != stream and fault.kind != "drop_body":
-                    if fault.kind in STREAM_ONLY_KINDS or False:
-                        continue
+                if fault.kind in STREAM_ONLY_KINDS and not stream:
+                    continue
                 if fault.kind == "drop_body" and stream:
                     continue
                 if not fnmatch.fnmatchcase(path, fault.path):

@@ -20,6 +20,7 @@ from cfgateway.wire.common import (
     normalise_finish,
     parse_arguments,
     raise_for_error_event,
+    sub,
 )
 
 if TYPE_CHECKING:
@@ -130,7 +131,8 @@ def build_chat_body(req: ChatRequest, model: str | None, *, stream: bool) -> dic
         body["stop_sequences"] = req.stop
     if req.tools:
         body["tools"] = [
-            {"name": t.name, "description": t.description, "input_schema": t.parameters} if t.description
+            {"name": t.name, "description": t.description, "input_schema": t.parameters}
+            if t.description
             else {"name": t.name, "input_schema": t.parameters}
             for t in req.tools
         ]
@@ -222,13 +224,13 @@ class StreamParser(BaseStreamParser):
         elif kind == "content_block_start":
             chunk = self._block_start(obj)
         elif kind == "message_start":
-            msg = obj.get("message") or {}
+            msg = sub(obj, "message")
             self._merge_usage(msg.get("usage"))
             self.provider_model = msg.get("model") or None
             self.id = msg.get("id") or None
             return []
         elif kind == "message_delta":
-            delta = obj.get("delta") or {}
+            delta = sub(obj, "delta")
             if delta.get("stop_reason"):
                 self.finish_reason = normalise_finish(delta["stop_reason"])
             self._merge_usage(obj.get("usage"))
@@ -245,7 +247,7 @@ class StreamParser(BaseStreamParser):
         return [chunk] if chunk is not None else []
 
     def _block_start(self, obj: dict[str, Any]) -> ChatChunk | None:
-        block = obj.get("content_block") or {}
+        block = sub(obj, "content_block")
         kind = block.get("type")
         if kind == "tool_use":
             ti = len(self._tool_index)
@@ -260,7 +262,7 @@ class StreamParser(BaseStreamParser):
         return None
 
     def _delta(self, obj: dict[str, Any]) -> ChatChunk | None:
-        delta = obj.get("delta") or {}
+        delta = sub(obj, "delta")
         kind = delta.get("type")
         if kind == "text_delta":
             return self._chunk(str(delta.get("text", "")), "", []) if delta.get("text") else None

@@ -15,6 +15,7 @@ __all__ = [
     "FINISH_REASONS",
     "BaseStreamParser",
     "apply_stop",
+    "code_message",
     "api_error_from",
     "flatten_content",
     "image_part",
@@ -27,6 +28,7 @@ __all__ = [
     "parse_usage",
     "raise_for_error_event",
     "select_tools",
+    "sub",
 ]
 
 # Provider-specific finish/stop reasons mapped to ours; anything else is passed through as given.
@@ -140,6 +142,16 @@ def parse_usage(d: Any) -> Usage | None:
         int(cached),
         float(neurons) if isinstance(neurons, (int, float)) else None,
     )
+
+
+def sub(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """``obj[key]`` as a dict: missing/null is ``{}``, any other type raises MalformedResponseError."""
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedResponseError(f"{key!r} is not a JSON object", body=json.dumps(obj, default=str))
+    return value
 
 
 def load_event(data: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from cfgateway.wire.common import (
     parse_tool_call,
     parse_usage,
     raise_for_error_event,
+    sub,
 )
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def tool_call_deltas(raw: Any) -> list[ToolCallChunk]:
     for i, tc in enumerate(raw):
         if not isinstance(tc, dict):
             raise MalformedResponseError("streamed tool call is not an object", body=str(tc))
-        fn = tc.get("function") or {}
+        fn = sub(tc, "function")
         name, args, call_id = fn.get("name"), fn.get("arguments"), tc.get("id")
         if call_id is None and name is None and not args:
             continue
@@ -253,7 +254,7 @@ class StreamParser(BaseStreamParser):
             raise MalformedResponseError("stream choice is not an object", model=self.model, body=str(choice))
         if choice.get("finish_reason"):
             self.finish_reason = normalise_finish(choice["finish_reason"])
-        delta = choice.get("delta") or {}
+        delta = sub(choice, "delta")
         text, _ = content_text(delta.get("content"))
         reasoning = _reasoning(delta) or ""
         tools = tool_call_deltas(delta.get("tool_calls"))

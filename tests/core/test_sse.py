@@ -118,8 +118,8 @@ def test_leading_bom_stripped() -> None:
 
 def test_anthropic_named_events() -> None:
     body = (
-        b"event: message_start\r\ndata: {\"type\":\"message_start\"}\r\n\r\n"
-        b"event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n"
+        b'event: message_start\r\ndata: {"type":"message_start"}\r\n\r\n'
+        b'event: message_stop\r\ndata: {"type":"message_stop"}\r\n\r\n'
     )
     events = run([body[:40], body[40:]])
     assert [(e.event, e.data) for e in events] == [

@@ -164,8 +164,13 @@ def test_flatten_content() -> None:
 
 def test_parse_usage_and_finish() -> None:
     u = parse_usage(
-        {"prompt_tokens": 147, "completion_tokens": 16, "total_tokens": 163,
-         "prompt_tokens_details": {"cached_tokens": 5}, "neurons": 1.77}
+        {
+            "prompt_tokens": 147,
+            "completion_tokens": 16,
+            "total_tokens": 163,
+            "prompt_tokens_details": {"cached_tokens": 5},
+            "neurons": 1.77,
+        }
     )
     assert u is not None
     assert (u.input_tokens, u.output_tokens, u.total_tokens, u.cached_tokens, u.neurons) == (147, 16, 163, 5, 1.77)

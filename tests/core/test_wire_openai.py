@@ -45,8 +45,18 @@ def test_minimal_body() -> None:
 
 
 def test_sampling_stop_and_stream_options() -> None:
-    req = ChatRequest([Message("user", "hi")], temperature=0.2, max_tokens=5, top_p=1.0, top_k=3, seed=1,
-                      stop=["END"], frequency_penalty=0.5, presence_penalty=-0.5, repetition_penalty=1.2)
+    req = ChatRequest(
+        [Message("user", "hi")],
+        temperature=0.2,
+        max_tokens=5,
+        top_p=1.0,
+        top_k=3,
+        seed=1,
+        stop=["END"],
+        frequency_penalty=0.5,
+        presence_penalty=-0.5,
+        repetition_penalty=1.2,
+    )
     body = oa.build_chat_body(req, "m", stream=True)
     assert body["stop"] == ["END"] and body["seed"] == 1 and body["max_tokens"] == 5
     assert body["frequency_penalty"] == 0.5 and body["presence_penalty"] == -0.5
@@ -65,7 +75,11 @@ def test_messages_tool_history_and_names() -> None:
     body = oa.build_chat_body(ChatRequest(msgs), "m", stream=False)
     assert body["messages"][1] == {"role": "user", "content": "weather?", "name": "bob"}
     call = body["messages"][2]["tool_calls"][0]
-    assert call == {"id": "call_9", "type": "function", "function": {"name": "getWeather", "arguments": '{"city": "Paris"}'}}
+    assert call == {
+        "id": "call_9",
+        "type": "function",
+        "function": {"name": "getWeather", "arguments": '{"city": "Paris"}'},
+    }
     assert body["messages"][2]["content"] == ""
     assert body["messages"][3] == {"role": "tool", "tool_call_id": "call_9", "content": "sunny"}
 
@@ -74,9 +88,10 @@ def test_tool_choice_mapping() -> None:
     tools = [ToolSpec("a", "A"), ToolSpec("b", "B")]
     base = [Message("user", "hi")]
     for choice in ("auto", "none", "required"):
-        assert oa.build_chat_body(ChatRequest(base, tools=tools, tool_choice=choice), "m", stream=False)[
-            "tool_choice"
-        ] == choice
+        assert (
+            oa.build_chat_body(ChatRequest(base, tools=tools, tool_choice=choice), "m", stream=False)["tool_choice"]
+            == choice
+        )
     named = oa.build_chat_body(ChatRequest(base, tools=tools, tool_choice="b"), "m", stream=False)
     assert named["tool_choice"] == {"type": "function", "function": {"name": "b"}}
     assert len(named["tools"]) == 2 and named["tools"][1]["function"]["name"] == "b"
@@ -88,7 +103,8 @@ def test_response_format_wrapping() -> None:
         ChatRequest(base, response_format={"type": "json_schema", "json_schema": SCHEMA}), "m", stream=False
     )
     assert bare["response_format"] == {
-        "type": "json_schema", "json_schema": {"name": "response", "schema": SCHEMA, "strict": False}
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": SCHEMA, "strict": False},
     }
     given = {"type": "json_schema", "json_schema": {"name": "person", "schema": SCHEMA, "strict": True}}
     assert oa.build_chat_body(ChatRequest(base, response_format=given), "m", stream=False)["response_format"] == given
@@ -108,11 +124,20 @@ def test_extra_body_last() -> None:
 # --------------------------------------------------------------------------- results
 
 GLM = {
-    "id": "id-1786911857176", "object": "chat.completion", "created": 1786911857, "model": "@cf/zai-org/glm-5.2",
-    "choices": [{"finish_reason": "stop", "index": 0, "logprobs": None,
-                 "message": {"content": "ok", "role": "assistant"}}],
-    "usage": {"prompt_tokens": 376, "completion_tokens": 3, "total_tokens": 379,
-              "prompt_tokens_details": {"cached_tokens": 320}, "neurons": 15.89},
+    "id": "id-1786911857176",
+    "object": "chat.completion",
+    "created": 1786911857,
+    "model": "@cf/zai-org/glm-5.2",
+    "choices": [
+        {"finish_reason": "stop", "index": 0, "logprobs": None, "message": {"content": "ok", "role": "assistant"}}
+    ],
+    "usage": {
+        "prompt_tokens": 376,
+        "completion_tokens": 3,
+        "total_tokens": 379,
+        "prompt_tokens_details": {"cached_tokens": 320},
+        "neurons": 15.89,
+    },
 }
 
 
@@ -126,9 +151,14 @@ def test_parse_chat_completion() -> None:
 
 
 def test_parse_tool_calls_and_reasoning() -> None:
-    msg = {"role": "assistant", "content": None, "reasoning": "let me see",
-           "tool_calls": [{"id": "call_1", "type": "function",
-                           "function": {"name": "getWeather", "arguments": '{"city":"Paris"}'}}]}
+    msg = {
+        "role": "assistant",
+        "content": None,
+        "reasoning": "let me see",
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "getWeather", "arguments": '{"city":"Paris"}'}}
+        ],
+    }
     r = oa.parse_chat({"choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls"}]})
     assert r.text == "" and r.reasoning == "let me see"
     assert [(t.id, t.name, t.arguments) for t in r.tool_calls] == [("call_1", "getWeather", {"city": "Paris"})]
@@ -139,6 +169,7 @@ def test_parse_tool_calls_and_reasoning() -> None:
 
 
 def test_parse_malformed_and_error_bodies() -> None:
+    payload: Any
     for payload in ({}, {"choices": []}, {"choices": [{"index": 0}]}, None, {"object": "list", "data": []}):
         with pytest.raises(MalformedResponseError):
             oa.parse_chat(payload)
@@ -153,8 +184,13 @@ def test_parse_malformed_and_error_bodies() -> None:
 
 def ch(delta: dict[str, Any] | None = None, finish: str | None = None, usage: Any = None) -> dict[str, Any]:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini-2024-07-18",
-            "choices": choices, "usage": usage}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": choices,
+        "usage": usage,
+    }
 
 
 def test_stream_text_and_usage_only_chunk() -> None:
@@ -193,7 +229,10 @@ def test_stream_tool_calls_two_calls() -> None:
     p = oa.StreamParser()
     tcs = [t for c in feed_all(p, body) for t in c.tool_call_chunks]
     assert [(t.index, t.id, t.name, t.arguments) for t in tcs] == [
-        (0, "c0", "a", ""), (0, None, None, '{"x": 1}'), (1, "c1", "b", ""), (1, None, None, "{}")
+        (0, "c0", "a", ""),
+        (0, None, None, '{"x": 1}'),
+        (1, "c1", "b", ""),
+        (1, None, None, "{}"),
     ]
     assert p.finish().finish_reason == "tool_calls"
 
@@ -221,7 +260,8 @@ def test_stream_interrupted_and_malformed() -> None:
 
 def test_embed_body() -> None:
     assert oa.build_embed_body(["a", "b"], "@cf/baai/bge-large-en-v1.5") == {
-        "model": "@cf/baai/bge-large-en-v1.5", "input": ["a", "b"]
+        "model": "@cf/baai/bge-large-en-v1.5",
+        "input": ["a", "b"],
     }
     assert oa.build_embed_body(["a"], "m", extra={"dimensions": 256})["dimensions"] == 256
     with pytest.raises(ValueError, match="pooling"):
@@ -229,20 +269,29 @@ def test_embed_body() -> None:
 
 
 def test_parse_embed_sorted_by_index_with_usage() -> None:
-    payload = {"object": "list", "model": "m", "data": [
-        {"object": "embedding", "embedding": [2.0], "index": 1},
-        {"object": "embedding", "embedding": [1.0], "index": 0},
-    ], "usage": {"prompt_tokens": 4, "total_tokens": 4}}
+    payload = {
+        "object": "list",
+        "model": "m",
+        "data": [
+            {"object": "embedding", "embedding": [2.0], "index": 1},
+            {"object": "embedding", "embedding": [1.0], "index": 0},
+        ],
+        "usage": {"prompt_tokens": 4, "total_tokens": 4},
+    }
     vectors, usage = oa.parse_embed(payload, expected=2)
     assert vectors == [[1.0], [2.0]] and usage == Usage(4, 0, 4, 0, None)
 
 
 def test_parse_embed_no_usage_base64_and_errors() -> None:
-    recorded = {"object": "list", "data": [{"object": "embedding", "embedding": [0.5], "index": 0}],
-                "model": "@cf/qwen/qwen3-embedding-0.6b"}
+    recorded = {
+        "object": "list",
+        "data": [{"object": "embedding", "embedding": [0.5], "index": 0}],
+        "model": "@cf/qwen/qwen3-embedding-0.6b",
+    }
     assert oa.parse_embed(recorded) == ([[0.5]], None)
     b64 = base64.b64encode(struct.pack("<2f", 0.5, -1.0)).decode()
     assert oa.parse_embed({"data": [{"embedding": b64, "index": 0}]})[0] == [[0.5, -1.0]]
+    bad: Any
     for bad in ({"data": []}, {"data": [{"index": 0}]}, {"object": "list"}, []):
         with pytest.raises(MalformedResponseError):
             oa.parse_embed(bad)

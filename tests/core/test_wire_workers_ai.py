@@ -75,7 +75,10 @@ def test_content_parts_joined_images_kept() -> None:
     text_only = Message("user", [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}])
     with_image = Message(
         "user",
-        [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}],
+        [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+        ],
     )
     body = wai.build_chat_body(ChatRequest([text_only, with_image]), stream=False)
     assert body["messages"][0] == {"role": "user", "content": "Hello there"}
@@ -94,7 +97,11 @@ def test_tool_call_history_in_openai_shape() -> None:
         "role": "assistant",
         "content": "",
         "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "getWeather", "arguments": '{"latitude": "51.5"}'}}
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "getWeather", "arguments": '{"latitude": "51.5"}'},
+            }
         ],
     }
     assert body["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": "rainy"}
@@ -162,15 +169,24 @@ LEGACY_RESULT = {
 OPENAI_RESULT = {
     "result": {
         "choices": [
-            {"finish_reason": "stop", "index": 0, "logprobs": None,
-             "message": {"content": "Sure.", "role": "assistant", "reasoning_content": "thinking..."}}
+            {
+                "finish_reason": "stop",
+                "index": 0,
+                "logprobs": None,
+                "message": {"content": "Sure.", "role": "assistant", "reasoning_content": "thinking..."},
+            }
         ],
         "created": 1791402397,
         "id": "4bb245b612b04449b9efe83d17ce90e0",
         "model": "@cf/google/gemma-4-26b-a4b-it-external",
         "object": "chat.completion",
-        "usage": {"prompt_tokens": 147, "completion_tokens": 16, "total_tokens": 163,
-                  "prompt_tokens_details": {"cached_tokens": 0}, "neurons": 1.7727272510528564},
+        "usage": {
+            "prompt_tokens": 147,
+            "completion_tokens": 16,
+            "total_tokens": 163,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "neurons": 1.7727272510528564,
+        },
     },
     "success": True,
     "errors": [],
@@ -205,13 +221,17 @@ def test_parse_json_mode_object_response() -> None:
 
 
 def test_parse_openai_style_tool_calls_in_native_result() -> None:
-    result = {"response": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "getWeather", "arguments": {"latitude": "1"}}},
-        {"id": "c2", "type": "function", "function": {"name": "getTime", "arguments": "{}"}},
-    ]}
+    result = {
+        "response": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "getWeather", "arguments": {"latitude": "1"}}},
+            {"id": "c2", "type": "function", "function": {"name": "getTime", "arguments": "{}"}},
+        ],
+    }
     r = wai.parse_chat({"result": result, "success": True})
     assert [(t.id, t.name, t.arguments) for t in r.tool_calls] == [
-        ("c1", "getWeather", {"latitude": "1"}), ("c2", "getTime", {})
+        ("c1", "getWeather", {"latitude": "1"}),
+        ("c2", "getTime", {}),
     ]
     assert r.text == ""
 
@@ -223,6 +243,7 @@ def test_parse_unparseable_arguments_raise() -> None:
 
 
 def test_parse_unknown_content_raises() -> None:
+    payload: Any
     for payload in ({"result": {"foo": 1}, "success": True}, {"result": None}, [], "x", {"result": {"response": 3}}):
         with pytest.raises(MalformedResponseError):
             wai.parse_chat(payload)
@@ -231,8 +252,12 @@ def test_parse_unknown_content_raises() -> None:
 
 
 def test_parse_error_envelope_raises_typed_error() -> None:
-    body = {"errors": [{"message": "AiError: Bad input: Error: oneOf at '/' not met", "code": 5006}],
-            "success": False, "result": {}, "messages": []}
+    body = {
+        "errors": [{"message": "AiError: Bad input: Error: oneOf at '/' not met", "code": 5006}],
+        "success": False,
+        "result": {},
+        "messages": [],
+    }
     with pytest.raises(BadRequestError) as ei:
         wai.parse_chat(body)
     assert ei.value.code == 5006 and ei.value.status == 400
@@ -259,13 +284,24 @@ def test_legacy_stream_at_every_split() -> None:
         assert final.final and final.usage == Usage(169, 48, 217, 0, None) and final.finish_reason == "stop"
 
 
-def chunk(content: str | None = None, *, usage: dict[str, Any] | None = None, finish: str | None = None,
-          choices: bool = True, **delta: Any) -> dict[str, Any]:
+def chunk(
+    content: str | None = None,
+    *,
+    usage: dict[str, Any] | None = None,
+    finish: str | None = None,
+    choices: bool = True,
+    **delta: Any,
+) -> dict[str, Any]:
     d: dict[str, Any] = dict(delta)
     if content is not None:
         d["content"] = content
-    obj: dict[str, Any] = {"id": "id-1", "object": "chat.completion.chunk", "created": 1,
-                           "model": "@cf/qwen/qwen3-30b-a3b-fp8", "p": "zz9"}
+    obj: dict[str, Any] = {
+        "id": "id-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "@cf/qwen/qwen3-30b-a3b-fp8",
+        "p": "zz9",
+    }
     obj["choices"] = [{"index": 0, "delta": d, "finish_reason": finish}] if choices else []
     if usage is not None:
         obj["usage"] = usage
@@ -309,8 +345,10 @@ def test_usage_fallbacks_without_cumulative_event() -> None:
 
 def test_streamed_tool_calls_with_null_finalisation_delta() -> None:
     body = sse(
-        chunk(role="assistant", tool_calls=[{"index": 0, "id": "call_1", "type": "function",
-                                             "function": {"name": "getWeather"}}]),
+        chunk(
+            role="assistant",
+            tool_calls=[{"index": 0, "id": "call_1", "type": "function", "function": {"name": "getWeather"}}],
+        ),
         chunk(tool_calls=[{"index": 0, "function": {"arguments": '{"latitude":'}}]),
         chunk(tool_calls=[{"index": 0, "function": {"arguments": ' "51.5"}'}}]),
         chunk(tool_calls=[{"index": 0, "id": None, "type": None, "function": {"name": None}}]),
@@ -330,8 +368,13 @@ def test_streamed_tool_calls_with_null_finalisation_delta() -> None:
 def test_legacy_flat_tool_calls_in_stream() -> None:
     body = sse(
         {"response": "", "tool_calls": [], "p": "x"},
-        {"response": "", "tool_calls": [{"name": "getWeather", "arguments": {"latitude": "1"}},
-                                        {"name": "getTime", "arguments": {}}]},
+        {
+            "response": "",
+            "tool_calls": [
+                {"name": "getWeather", "arguments": {"latitude": "1"}},
+                {"name": "getTime", "arguments": {}},
+            ],
+        },
         {"response": "", "usage": u(3, 4)},
         b"[DONE]",
     )
@@ -339,15 +382,18 @@ def test_legacy_flat_tool_calls_in_stream() -> None:
     chunks = feed_all(p, body)
     assert len(chunks) == 1
     tcs = chunks[0].tool_call_chunks
-    assert [(t.index, t.name, json.loads(t.arguments)) for t in tcs] == [(0, "getWeather", {"latitude": "1"}),
-                                                                        (1, "getTime", {})]
+    assert [(t.index, t.name, json.loads(t.arguments)) for t in tcs] == [
+        (0, "getWeather", {"latitude": "1"}),
+        (1, "getTime", {}),
+    ]
     assert all(t.id and t.id.startswith("call_") for t in tcs)
     assert p.finish().finish_reason == "tool_calls"
 
 
 def test_error_event_mid_stream_raises() -> None:
-    body = sse({"response": "Hel"}, {"errors": [{"message": "Capacity temporarily exceeded, please try again.",
-                                                 "code": 3040}]})
+    body = sse(
+        {"response": "Hel"}, {"errors": [{"message": "Capacity temporarily exceeded, please try again.", "code": 3040}]}
+    )
     p = wai.StreamParser("@cf/meta/llama-3.3-70b-instruct-fp8-fast")
     with pytest.raises(CapacityError) as ei:
         feed_all(p, body)
@@ -388,14 +434,23 @@ def test_events_after_done_are_ignored() -> None:
 def test_embed_body() -> None:
     assert wai.build_embed_body(["a", "b"], "@cf/baai/bge-base-en-v1.5") == {"text": ["a", "b"]}
     assert wai.build_embed_body(["a"], None, pooling="cls", extra={"truncate_inputs": True}) == {
-        "text": ["a"], "pooling": "cls", "truncate_inputs": True
+        "text": ["a"],
+        "pooling": "cls",
+        "truncate_inputs": True,
     }
 
 
 def test_parse_embed_with_nested_usage() -> None:
-    payload = {"result": {"data": [[-0.0147, 0.0037]], "shape": [1, 2],
-                          "usage": {**u(3, 0), "prompt_tokens_details": {"cached_tokens": 0}, "neurons": 0.0032}},
-               "success": True, "errors": [], "messages": []}
+    payload = {
+        "result": {
+            "data": [[-0.0147, 0.0037]],
+            "shape": [1, 2],
+            "usage": {**u(3, 0), "prompt_tokens_details": {"cached_tokens": 0}, "neurons": 0.0032},
+        },
+        "success": True,
+        "errors": [],
+        "messages": [],
+    }
     vectors, usage = wai.parse_embed(payload, expected=1)
     assert vectors == [[-0.0147, 0.0037]]
     assert usage == Usage(3, 0, 3, 0, 0.0032)

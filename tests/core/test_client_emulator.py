@@ -1,0 +1,229 @@
+"""The core client against the emulator: every route kind × sync/async × stream/non-stream, and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cfgateway import ChatRequest, Client, GatewayOptions, Message, ToolSpec, errors
+from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
+from cfgateway.emulator.server import EmulatorServer
+
+GW_TOKEN = "gw-token-secret"
+API_TOKEN = "api-token-secret"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    cfg = EmulatorConfig(api_token=API_TOKEN, gateways={"gw": GatewayConfig(auth_token=GW_TOKEN)})
+    with EmulatorServer(cfg) as s:
+        yield s
+
+
+@pytest.fixture()
+def emu(server: EmulatorServer) -> EmulatorServer:
+    server.state.clear()
+    return server
+
+
+def make(emu: EmulatorServer, model: str, *, gateway: bool = False, **kw: Any) -> Client:
+    extra: dict[str, Any] = {"gateway_id": "gw", "gateway_token": GW_TOKEN} if gateway else {}
+    extra.update(kw)
+    extra.setdefault("max_retries", 2)
+    return Client(model, account_id="acct", api_token=API_TOKEN, base_url=emu.base_url,
+                  gateway_base_url=emu.gateway_base_url, **extra)
+
+
+ROUTES = [
+    pytest.param("@cf/meta/llama-3.3-70b-instruct-fp8-fast", {}, "/ai/run/@cf/meta/llama-3.3", id="native-legacy"),
+    pytest.param("@cf/openai/gpt-oss-120b", {}, "/ai/run/@cf/openai/gpt-oss-120b", id="native-openai-shape"),
+    pytest.param("@cf/meta/llama-3.1-8b-instruct", {"endpoint": "openai"}, "/ai/v1/chat/completions", id="ai-v1"),
+    pytest.param("@cf/meta/llama-3.1-8b-instruct", {"gateway": True}, "/gw/workers-ai/@cf/", id="gateway-workers-ai"),
+    pytest.param("openai/gpt-4o-mini", {"gateway": True}, "/gw/openai/chat/completions", id="gateway-openai"),
+    pytest.param("anthropic/claude-sonnet-4-5", {"gateway": True}, "/gw/anthropic/v1/messages", id="gateway-anthropic"),
+    pytest.param("groq/llama-3.1-8b-instant", {"gateway": True, "endpoint": "compat"}, "/gw/compat/chat/completions",
+                 id="compat"),
+]
+
+PROMPT = ChatRequest([Message("system", "Be brief."), Message("user", "Tell me about Paris")], max_tokens=50)
+
+
+@pytest.mark.parametrize(("model", "kw", "path"), ROUTES)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_chat_every_route(emu: EmulatorServer, model: str, kw: dict[str, Any], path: str, mode: str) -> None:
+    c = make(emu, model, **kw)
+    r = c.chat(PROMPT) if mode == "sync" else asyncio.run(c.achat(PROMPT))
+    assert "Paris" in r.text and r.model == model and r.usage and r.usage.output_tokens > 0
+    assert r.finish_reason in ("stop", "length")
+    assert len(emu.state.requests) == 1 and path in emu.state.requests[0].path
+    if kw.get("gateway"):
+        assert r.gateway.log_id  # the gateway's response headers are parsed
+        assert emu.state.requests[0].headers["cf-aig-authorization"] == f"Bearer {GW_TOKEN}"
+
+
+@pytest.mark.parametrize(("model", "kw", "path"), ROUTES)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_stream_every_route(emu: EmulatorServer, model: str, kw: dict[str, Any], path: str, mode: str) -> None:
+    c = make(emu, model, **kw)
+    if mode == "sync":
+        chunks = list(c.stream(PROMPT))
+    else:
+        async def collect() -> list[Any]:
+            return [ch async for ch in c.astream(PROMPT)]
+        chunks = asyncio.run(collect())
+    text = "".join(ch.text for ch in chunks)
+    assert text == c.chat(PROMPT).text  # streaming and invoke agree
+    assert chunks[-1].final and chunks[-1].usage and chunks[-1].usage.output_tokens > 0
+    assert all(ch.usage is None for ch in chunks[:-1])
+    assert chunks[-1].model == model
+
+
+@pytest.mark.parametrize(("model", "kw", "path"), ROUTES)
+def test_tool_calls_every_route(emu: EmulatorServer, model: str, kw: dict[str, Any], path: str) -> None:
+    tool = ToolSpec("get_weather", "Weather for a city", {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    req = ChatRequest([Message("user", "What is the weather in Paris? Use the tool.")], tools=[tool],
+                      tool_choice="required")
+    c = make(emu, model, **kw)
+    r = c.chat(req)
+    assert [(t.name, t.arguments) for t in r.tool_calls] == [("get_weather", {"city": "Paris"})]
+    chunks = list(c.stream(req))
+    names = [tc.name for ch in chunks for tc in ch.tool_call_chunks if tc.name]
+    args = "".join(tc.arguments for ch in chunks for tc in ch.tool_call_chunks)
+    assert names == ["get_weather"] and args.replace(" ", "") == '{"city":"Paris"}'
+
+
+EMBED_ROUTES = [
+    pytest.param("@cf/baai/bge-base-en-v1.5", {}, 768, id="native-bge"),
+    pytest.param("@cf/baai/bge-small-en-v1.5", {"endpoint": "openai"}, 384, id="ai-v1"),
+    pytest.param("@cf/qwen/qwen3-embedding-0.6b", {"gateway": True}, 1024, id="gateway-workers-ai"),
+    pytest.param("openai/text-embedding-3-small", {"gateway": True}, 1536, id="gateway-openai"),
+    pytest.param("custom-deepinfra/Qwen/Qwen3-Embedding-8B", {"gateway": True}, 4096, id="deepinfra"),
+]
+
+
+@pytest.mark.parametrize(("model", "kw", "dims"), EMBED_ROUTES)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_embed_every_route(emu: EmulatorServer, model: str, kw: dict[str, Any], dims: int, mode: str) -> None:
+    c = make(emu, model, **kw)
+    texts = ["the cat sat", "the cat sat on the mat", "quantum chromodynamics"]
+    r = c.embed(texts) if mode == "sync" else asyncio.run(c.aembed(texts))
+    assert len(r.vectors) == 3 and all(len(v) == dims for v in r.vectors)
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    assert dot(r.vectors[0], r.vectors[1]) > dot(r.vectors[0], r.vectors[2])
+
+
+def test_embed_batches_at_model_limit_concurrently_in_order(emu: EmulatorServer) -> None:
+    c = make(emu, "@cf/qwen/qwen3-embedding-0.6b")
+    texts = [f"text number {i}" for i in range(70)]
+    r = c.embed(texts)
+    assert len(emu.state.requests) == 3  # 32 + 32 + 6
+    single = c.embed(["text number 69"]).vectors[0]
+    assert r.vectors[69] == single and len(r.records) == 3
+    emu.state.clear()
+    r2 = asyncio.run(c.aembed(texts, max_concurrency=2))
+    assert r2.vectors == r.vectors and len(emu.state.requests) == 3
+
+
+def test_gateway_cache_hit_and_options(emu: EmulatorServer) -> None:
+    c = make(emu, "openai/gpt-4o-mini", gateway=True, gateway_options=GatewayOptions(cache_ttl=300, metadata={"app": "t"}))
+    first, second = c.chat(PROMPT), c.chat(PROMPT)
+    assert first.gateway.cache_status == "MISS" and second.gateway.cache_status == "HIT"
+    assert second.cost == 0 and first.cost and first.cost > 0
+    assert emu.state.requests[0].headers["cf-aig-cache-ttl"] == "300"
+
+
+def test_bad_tokens_are_typed_errors(emu: EmulatorServer) -> None:
+    with pytest.raises(errors.AuthenticationError) as info:
+        Client("@cf/meta/llama-3.1-8b-instruct", account_id="acct", api_token="wrong", base_url=emu.base_url).chat(PROMPT)
+    assert info.value.code == 10000 and "wrong" not in str(info.value)
+    with pytest.raises(errors.AuthenticationError) as gw:
+        make(emu, "openai/gpt-4o-mini", gateway=True, gateway_token="bad-gw").chat(PROMPT)
+    assert gw.value.code == 2009
+
+
+def test_unknown_model_is_not_found(emu: EmulatorServer) -> None:
+    with pytest.raises(errors.NotFoundError, match="5007|No such model"):
+        make(emu, "@cf/meta/no-such-model").chat(PROMPT)
+
+
+# -- faults ---------------------------------------------------------------------------------
+RETRIED = [
+    pytest.param(Fault(path="*/ai/run/*", kind="error", status=429, code=3040, retry_after=0.05, times=1), id="429-retry-after"),
+    pytest.param(Fault(path="*/ai/run/*", kind="error", status=429, code=3040, times=1), id="3040"),
+    pytest.param(Fault(path="*/ai/run/*", kind="error", status=500, times=1), id="500"),
+    pytest.param(Fault(path="*/ai/run/*", kind="html", times=1), id="502-html"),
+    pytest.param(Fault(path="*/ai/run/*", kind="drop_body", times=1), id="drop-mid-body"),
+]
+
+
+@pytest.mark.parametrize("fault", RETRIED)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_retryable_faults_are_retried(emu: EmulatorServer, fault: Fault, mode: str) -> None:
+    emu.state.add_fault(fault)
+    c = make(emu, "@cf/meta/llama-3.1-8b-instruct")
+    r = c.chat(PROMPT) if mode == "sync" else asyncio.run(c.achat(PROMPT))
+    assert "Paris" in r.text and len(emu.state.requests) == 2
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+def test_slow_first_byte_is_a_timeout_within_the_deadline(emu: EmulatorServer, mode: str) -> None:
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="delay", delay_s=2.0))
+    c = make(emu, "@cf/meta/llama-3.1-8b-instruct", timeout=0.3, max_retries=0)
+    start = time.monotonic()
+    with pytest.raises(errors.TimeoutError):
+        if mode == "sync":
+            c.chat(PROMPT)
+        elif mode == "async":
+            asyncio.run(c.achat(PROMPT))
+        else:
+            list(c.stream(PROMPT))
+    assert time.monotonic() - start < 1.5
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_drop_mid_stream_after_first_chunk_is_stream_interrupted(emu: EmulatorServer, mode: str) -> None:
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="drop_stream", after_chunks=2))
+    c = make(emu, "@cf/meta/llama-3.1-8b-instruct")
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for ch in c.astream(PROMPT):
+            got.append(ch.text)
+
+    with pytest.raises(errors.StreamInterrupted) as info:
+        if mode == "sync":
+            for ch in c.stream(PROMPT):
+                got.append(ch.text)
+        else:
+            asyncio.run(consume())
+    assert got and info.value.text == "".join(got)
+    assert len(emu.state.requests) == 1  # never retried after the first chunk
+
+
+def test_error_event_mid_stream_raises(emu: EmulatorServer) -> None:
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="stream_error", code=3040, message="Capacity", after_chunks=1))
+    with pytest.raises(errors.CapacityError):
+        list(make(emu, "@cf/meta/llama-3.1-8b-instruct").stream(PROMPT))
+
+
+def test_malformed_json_and_bad_input_are_not_retried(emu: EmulatorServer) -> None:
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="malformed", times=1))
+    c = make(emu, "@cf/meta/llama-3.1-8b-instruct")
+    with pytest.raises(errors.MalformedResponseError):
+        c.chat(PROMPT)
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="error", status=400, code=5006, message="AiError: Bad input", times=1))
+    with pytest.raises(errors.BadRequestError):
+        c.chat(PROMPT)
+    assert len(emu.state.requests) == 2
+
+
+def test_persistent_capacity_error_gives_up_after_retries(emu: EmulatorServer) -> None:
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="error", status=429, code=3040))
+    with pytest.raises(errors.CapacityError):
+        make(emu, "@cf/meta/llama-3.1-8b-instruct", max_retries=2).chat(PROMPT)
+    assert len(emu.state.requests) == 3
