@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 from cfgateway import errors
 from cfgateway.catalog import Catalog
@@ -167,9 +168,9 @@ def finish_chat(
     resp.gateway = gateway_meta(route, status_headers)
     resp.cost = price(route, resp.usage, resp.gateway, catalog)
     latency = time.perf_counter() - p.started
-    resp.records = [
-        make_record(route, ctx, operation="chat", usage=resp.usage, latency=latency, gateway=resp.gateway, cost=resp.cost)
-    ]
+    rec = make_record(route, ctx, operation="chat", usage=resp.usage, latency=latency, gateway=resp.gateway,
+                      cost=resp.cost)
+    resp.records = [rec]
     resp.attempts = [AttemptInfo(route.model, "ok", None, latency)]
     return resp
 

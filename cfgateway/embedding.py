@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from cfgateway import errors
@@ -127,7 +128,9 @@ def merge(
             usage = u if usage is None else usage + u
         records.append(rec)
         costs.append(rec.cost)
-    total = None if any(c is None for c in costs) else sum(costs[1:], costs[0]) if costs else None
+    total: Decimal | None = None
+    if costs and all(c is not None for c in costs):
+        total = sum((c for c in costs if c is not None), Decimal(0))
     gw = parts[-1][2] if parts else GatewayMeta()
     latency = time.perf_counter() - started
     return EmbedResponse(

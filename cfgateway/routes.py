@@ -15,8 +15,9 @@ Model strings (design.md):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from cfgateway.config import PROVIDER_KEY_ENV, Settings
 from cfgateway.errors import ConfigError

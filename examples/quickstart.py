@@ -35,8 +35,9 @@ def main(**settings: Any) -> dict[str, Any]:
         u = answer.usage
         print(f"chat  · {answer.model}")
         print(f"  {answer.text}")
+        cost = "unknown" if answer.cost is None else f"${answer.cost:.8f}"
         print(f"  usage: {u.input_tokens if u else '?'} in / {u.output_tokens if u else '?'} out"
-              f" · neurons {u.neurons if u else '?'} · cost {'unknown' if answer.cost is None else f'${answer.cost:.8f}'}")
+              f" · neurons {u.neurons if u else '?'} · cost {cost}")
         docs = ["Workers AI runs models on Cloudflare's network.", "AI Gateway adds caching and fallbacks.",
                 "Embeddings turn text into vectors."]
         emb = embedder.embed(docs)

@@ -26,7 +26,7 @@ def _bucket(feature: str, dims: int, seed: bytes) -> tuple[int, float]:
 @lru_cache(maxsize=4096)
 def embed_text(text: str, dims: int, seed: str = "mean") -> tuple[float, ...]:
     """The unit vector for ``text`` (``seed`` distinguishes pooling modes / models)."""
-    key = seed.encode("utf-8")[:16]
+    key = hashlib.blake2b(seed.encode("utf-8"), digest_size=16).digest()
     vec = [0.0] * dims
     words = _WORD_RE.findall(text.lower())
     for word in words:

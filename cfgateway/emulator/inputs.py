@@ -47,7 +47,7 @@ def parse_tools(raw: Any) -> list[ToolDef]:
     for i, spec in enumerate(raw):
         if not isinstance(spec, dict):
             raise BadInput(f"tools/{i} must be an object")
-        fn = spec.get("function") if isinstance(spec.get("function"), dict) else spec
+        fn: dict[str, Any] = spec["function"] if isinstance(spec.get("function"), dict) else spec
         name = fn.get("name")
         if not isinstance(name, str) or not name:
             raise BadInput(f"tools/{i} is missing required property 'name'")
@@ -164,7 +164,7 @@ def from_workers(body: dict[str, Any], *, legacy: bool) -> ChatInput:
         )
     mode, schema = parse_response_format(body.get("response_format"))
     max_tokens = _max_tokens(body.get("max_tokens"))
-    kwargs = body.get("chat_template_kwargs") if isinstance(body.get("chat_template_kwargs"), dict) else {}
+    kwargs: dict[str, Any] = body["chat_template_kwargs"] if isinstance(body.get("chat_template_kwargs"), dict) else {}
     return ChatInput(
         messages=messages,
         tools=parse_tools(body.get("tools")),

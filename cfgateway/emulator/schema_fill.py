@@ -73,6 +73,9 @@ class PromptValues:
             q = re.match(r"[\"'“]([^\"'”\n]+)[\"'”]", rest)
             if q:
                 return q.group(1)
+            caps = _CAPS_RE.match(rest)
+            if caps:  # "city: San Francisco please" -> the capitalised run
+                return caps.group(0)
             value = _STOP_VALUE.split(rest, maxsplit=1)[0].strip()
             if value:
                 return value

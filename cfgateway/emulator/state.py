@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cfgateway.catalog import Catalog, default_catalog
@@ -83,12 +83,15 @@ class EmulatorState:
         self.gateways = dict(self.config.gateways)
         if self.config.catalog is not None:
             self.catalog = self.config.catalog
+        self.provider_kinds = frozenset((i.provider, i.kind) for i in self.catalog.models.values())
 
     # -- faults -------------------------------------------------------------
     def add_fault(self, fault: Fault) -> Fault:
+        """Store a copy of ``fault`` (its ``times`` counts down; the caller's object is untouched)."""
+        stored = replace(fault)
         with self._lock:
-            self.faults.append(fault)
-        return fault
+            self.faults.append(stored)
+        return stored
 
     def clear_faults(self) -> None:
         with self._lock:

@@ -1,0 +1,205 @@
+"""Redis ledger: many processes and hosts share one spend.
+
+Keys (under ``prefix``, default ``cfgateway``):
+
+- ``{p}:days``          sorted set of the UTC day numbers that have records
+- ``{p}:rec:{day}``     list of the day's records (JSON)
+- ``{p}:spend:{day}``   hash scope -> spend in pico-USD (integers, ``HINCRBY``)
+- ``{p}:neurons``       hash day -> neurons (``HINCRBYFLOAT``)
+- ``{p}:res``           hash reservation id -> ``{"u": units, "s": [scopes], "e": expires}``
+- ``{p}:alert:{key}``   alert marks (``SET NX`` with an expiry)
+
+A record, its aggregates and its reservation's release go in one ``MULTI``/``EXEC``; a
+reservation is checked and stored by one Lua script, so concurrent callers cannot overshoot.
+``redis`` is imported only when a ledger is opened. guess: Redis Cluster is not supported
+(the script derives day keys from the prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from cfgateway.ledger.base import Rejection, SpendCheck, new_reservation_id
+from cfgateway.ledger.record import (
+    UsageRecord,
+    day_of,
+    from_units,
+    matches,
+    scope_key,
+    scopes_of,
+    split_since,
+    to_units,
+)
+
+_RESERVE = """
+local prefix = ARGV[1]
+local now = tonumber(ARGV[2])
+local amount = tonumber(ARGV[4])
+local live = {}
+local res = redis.call('HGETALL', KEYS[1])
+for i = 1, #res, 2 do
+  local r = cjson.decode(res[i + 1])
+  if r.e <= now then redis.call('HDEL', KEYS[1], res[i]) else live[#live + 1] = r end
+end
+local c = 0
+local a = 7
+while a + 2 <= #ARGV do
+  local scope, since, limit = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local spent = 0
+  for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], since, '+inf')) do
+    spent = spent + tonumber(redis.call('HGET', prefix .. ':spend:' .. d, scope) or '0')
+  end
+  local reserved = 0
+  for _, r in ipairs(live) do
+    for _, s in ipairs(r.s) do if s == scope then reserved = reserved + r.u end end
+  end
+  if spent + reserved + amount > limit then
+    return {tostring(c), string.format('%.0f', spent), string.format('%.0f', reserved)}
+  end
+  c = c + 1
+  a = a + 3
+end
+redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({u = amount, s = cjson.decode(ARGV[6]), e = tonumber(ARGV[5])}))
+return 'ok'
+"""
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the Redis ledger needs the redis package: pip install 'cfgateway[redis]'") from exc
+    return redis
+
+
+class RedisLedger:
+    """A ledger in Redis (``redis://host:port/db``, ``rediss://``, ``unix://``)."""
+
+    def __init__(self, url: str, *, prefix: str = "cfgateway", max_connections: int = 50, client: Any = None) -> None:
+        redis = _import_redis()
+        self.url = url
+        self.prefix = prefix
+        if client is None:
+            # A blocking pool: more threads than connections wait for one instead of failing.
+            pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=30, decode_responses=True
+            )
+            client = redis.Redis(connection_pool=pool)
+            self._own_pool: Any = pool
+        else:
+            self._own_pool = None
+        self._r = client
+        self._reserve = self._r.register_script(_RESERVE)
+        self._days_key = f"{prefix}:days"
+        self._res_key = f"{prefix}:res"
+
+    def __repr__(self) -> str:
+        return f"RedisLedger({self.url!r}, prefix={self.prefix!r})"
+
+    def _queue_record(self, pipe: Any, r: UsageRecord) -> None:
+        px, day = self.prefix, day_of(r.ts)
+        pipe.rpush(f"{px}:rec:{day}", json.dumps(r.to_dict(), default=str, separators=(",", ":")))
+        pipe.zadd(self._days_key, {str(day): day})
+        if r.cost:
+            units = to_units(r.cost)
+            for scope in scopes_of(r.user, r.provider):
+                pipe.hincrby(f"{px}:spend:{day}", scope, units)
+        if r.neurons:
+            pipe.hincrbyfloat(f"{px}:neurons", str(day), r.neurons)
+
+    def _day_records(self, days: Sequence[str]) -> list[UsageRecord]:
+        if not days:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for d in days:
+            pipe.lrange(f"{self.prefix}:rec:{d}", 0, -1)
+        return [UsageRecord.from_dict(json.loads(item)) for items in pipe.execute() for item in items]
+
+    # -- Ledger ----------------------------------------------------------------------------
+    def add(self, record: UsageRecord) -> None:
+        self.settle(record, None)
+
+    def records(self, *, since: float | None = None) -> list[UsageRecord]:
+        low = "-inf" if since is None else day_of(since)
+        out = self._day_records(self._r.zrangebyscore(self._days_key, low, "+inf"))
+        if since is not None:
+            out = [r for r in out if r.ts >= since]
+        out.sort(key=lambda r: r.ts)
+        return out
+
+    def spent(self, *, since: float, user: str | None = None, provider: str | None = None) -> Decimal:
+        first, aligned = split_since(since)
+        units = self._spent_units(scope_key(user, provider), first if aligned else first + 1)
+        total = from_units(units)
+        if not aligned:
+            for r in self._day_records([str(first)]):
+                if r.cost and r.ts >= since and matches(r, user, provider):
+                    total += from_units(to_units(r.cost))  # the same rounding as the aggregates
+        return total
+
+    def _spent_units(self, scope: str, first_day: int) -> int:
+        days = self._r.zrangebyscore(self._days_key, first_day, "+inf")
+        if not days:
+            return 0
+        pipe = self._r.pipeline(transaction=False)
+        for d in days:
+            pipe.hget(f"{self.prefix}:spend:{d}", scope)
+        return sum(int(v) for v in pipe.execute() if v is not None)
+
+    def neurons(self, *, since: float) -> float:
+        first, aligned = split_since(since)
+        start = first if aligned else first + 1
+        per_day = self._r.hgetall(f"{self.prefix}:neurons")
+        total = sum(float(v) for d, v in per_day.items() if int(d) >= start)
+        if not aligned:
+            total += sum(r.neurons or 0.0 for r in self._day_records([str(first)]) if r.ts >= since)
+        return float(total)
+
+    def close(self) -> None:
+        self._r.close()
+        if self._own_pool is not None:
+            self._own_pool.disconnect()
+
+    # -- BudgetStore -----------------------------------------------------------------------
+    def try_reserve(
+        self, checks: Sequence[SpendCheck], amount: Decimal, scopes: tuple[str, ...], *, now: float, ttl: float
+    ) -> str | Rejection:
+        rid = new_reservation_id()
+        args: list[Any] = [self.prefix, repr(now), rid, to_units(amount, rounding="up"), repr(now + ttl)]
+        args.append(json.dumps(list(scopes)))
+        for check in checks:
+            args.extend((check.scope, check.since_day, to_units(check.limit, rounding="down")))
+        out = self._reserve(keys=[self._res_key, self._days_key], args=args)
+        if out == "ok":
+            return rid
+        index, spent, reserved = out
+        return Rejection(int(index), from_units(int(spent)), from_units(int(reserved)))
+
+    def settle(self, record: UsageRecord, reservation_id: str | None) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        self._queue_record(pipe, record)
+        if reservation_id is not None:
+            pipe.hdel(self._res_key, reservation_id)
+        pipe.execute()
+
+    def release_reservation(self, reservation_id: str) -> None:
+        self._r.hdel(self._res_key, reservation_id)
+
+    def mark_alert(self, key: str, *, expires: float) -> bool:
+        # Keys name their window, so keeping a mark longer than its window is harmless; a week's
+        # slack keeps marks made under a skewed (or injected) clock from vanishing at once.
+        ttl = max(int(expires - time.time()), 0) + 7 * 86400
+        return bool(self._r.set(f"{self.prefix}:alert:{key}", "1", nx=True, ex=ttl))
+
+    def clear(self) -> None:
+        """Delete every key under this ledger's prefix (tests, resets)."""
+        keys = list(self._r.scan_iter(match=f"{self.prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            self._r.delete(*keys[i : i + 500])
+
+
+__all__ = ["RedisLedger"]

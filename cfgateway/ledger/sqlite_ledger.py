@@ -1,0 +1,256 @@
+"""SQLite ledger: persistent, one machine, many threads and processes.
+
+WAL mode, ``synchronous=NORMAL``, one connection per thread (and per process: a forked child
+opens its own). Every write is a ``BEGIN IMMEDIATE`` transaction, so a reservation's check and
+insert, or a record and its reservation's release, are atomic across processes.
+``sqlite3`` is imported only when a ledger is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cfgateway.ledger.base import Rejection, SpendCheck, new_reservation_id
+from cfgateway.ledger.record import (
+    DAY_S,
+    UsageRecord,
+    day_of,
+    from_units,
+    scope_key,
+    scopes_of,
+    split_since,
+    to_units,
+)
+
+if TYPE_CHECKING:
+    import sqlite3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+  id INTEGER PRIMARY KEY, ts REAL NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,
+  operation TEXT NOT NULL, input_tokens INTEGER, output_tokens INTEGER, cached_tokens INTEGER, neurons REAL,
+  cost TEXT, cost_units INTEGER, latency_s REAL, ttft_s REAL, outcome TEXT, attempt INTEGER, fallback INTEGER,
+  cache_status TEXT, log_id TEXT, stream INTEGER, stream_complete INTEGER, user_id TEXT, tags TEXT, call_id TEXT);
+CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
+CREATE INDEX IF NOT EXISTS records_day ON records(day);
+CREATE TABLE IF NOT EXISTS spend (scope TEXT NOT NULL, day INTEGER NOT NULL, units INTEGER NOT NULL,
+  PRIMARY KEY (scope, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS neurons (day INTEGER PRIMARY KEY, neurons REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, units INTEGER NOT NULL, scopes TEXT NOT NULL,
+  expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, expires REAL NOT NULL);
+"""
+
+_COLUMNS = (
+    "ts, day, model, provider, operation, input_tokens, output_tokens, cached_tokens, neurons, cost, cost_units, "
+    "latency_s, ttft_s, outcome, attempt, fallback, cache_status, log_id, stream, stream_complete, user_id, tags, "
+    "call_id"
+)
+_INSERT = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 23)})"
+_SELECT = f"SELECT {_COLUMNS} FROM records"
+_UPSERT_SPEND = (
+    "INSERT INTO spend (scope, day, units) VALUES (?, ?, ?) "
+    "ON CONFLICT(scope, day) DO UPDATE SET units = units + excluded.units"
+)
+_UPSERT_NEURONS = (
+    "INSERT INTO neurons (day, neurons) VALUES (?, ?) "
+    "ON CONFLICT(day) DO UPDATE SET neurons = neurons + excluded.neurons"
+)
+
+
+def _row(r: UsageRecord, day: int) -> tuple[Any, ...]:
+    cost = r.cost
+    return (
+        r.ts, day, r.model, r.provider, r.operation, r.input_tokens, r.output_tokens, r.cached_tokens, r.neurons,
+        None if cost is None else str(cost), None if cost is None else to_units(cost),
+        r.latency_s, r.ttft_s, r.outcome, r.attempt, int(r.fallback), r.cache_status, r.log_id, int(r.stream),
+        None if r.stream_complete is None else int(r.stream_complete), r.user,
+        json.dumps(r.tags, default=str, separators=(",", ":")) if r.tags else None, r.call_id,
+    )  # fmt: skip
+
+
+def _record(row: tuple[Any, ...]) -> UsageRecord:
+    (ts, _day, model, provider, operation, inp, out, cached, neurons, cost, _units, latency, ttft, outcome, attempt,
+     fallback, cache_status, log_id, stream, complete, user, tags, call_id) = row  # fmt: skip
+    return UsageRecord(
+        ts=ts, model=model, provider=provider, operation=operation, input_tokens=inp or 0, output_tokens=out or 0,
+        cached_tokens=cached or 0, neurons=neurons, cost=None if cost is None else Decimal(cost), latency_s=latency,
+        ttft_s=ttft, outcome=outcome, attempt=attempt or 0, fallback=bool(fallback), cache_status=cache_status,
+        log_id=log_id, stream=bool(stream), stream_complete=None if complete is None else bool(complete), user=user,
+        tags=json.loads(tags) if tags else {}, call_id=call_id or "",
+    )  # fmt: skip
+
+
+class SQLiteLedger:
+    """A ledger in one SQLite file (created with its parent folders when missing)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        import sqlite3  # lazy: keeps `import cfgateway` fast
+
+        self._sqlite3 = sqlite3
+        self.path = str(path)
+        if self.path == ":memory:" or not self.path:
+            raise ValueError("SQLiteLedger needs a file path (one connection per thread cannot share :memory:)")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteLedger({self.path!r})"
+
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is not None and local.pid == os.getpid():
+            return conn
+        conn = self._sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        local.conn, local.pid = conn, os.getpid()
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in statements:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _record_statements(self, r: UsageRecord) -> list[tuple[str, Sequence[Any]]]:
+        day = day_of(r.ts)
+        stmts: list[tuple[str, Sequence[Any]]] = [(_INSERT, _row(r, day))]
+        if r.cost:
+            units = to_units(r.cost)
+            stmts.extend((_UPSERT_SPEND, (scope, day, units)) for scope in scopes_of(r.user, r.provider))
+        if r.neurons:
+            stmts.append((_UPSERT_NEURONS, (day, r.neurons)))
+        return stmts
+
+    # -- Ledger ----------------------------------------------------------------------------
+    def add(self, record: UsageRecord) -> None:
+        self._write(self._record_statements(record))
+
+    def records(self, *, since: float | None = None) -> list[UsageRecord]:
+        conn = self._conn()
+        if since is None:
+            rows = conn.execute(_SELECT + " ORDER BY ts, id").fetchall()
+        else:
+            rows = conn.execute(_SELECT + " WHERE ts >= ? ORDER BY ts, id", (since,)).fetchall()
+        return [_record(row) for row in rows]
+
+    def spent(self, *, since: float, user: str | None = None, provider: str | None = None) -> Decimal:
+        first, aligned = split_since(since)
+        conn = self._conn()
+        units = self._spent_units(conn, scope_key(user, provider), first if aligned else first + 1)
+        if not aligned:  # the part of the first day after `since`, from the records
+            sql = "SELECT COALESCE(SUM(cost_units), 0) FROM records WHERE ts >= ? AND ts < ?"
+            params: list[Any] = [since, (first + 1) * DAY_S]
+            if user is not None:
+                sql, params = sql + " AND user_id = ?", [*params, user]
+            if provider is not None:
+                sql, params = sql + " AND provider = ?", [*params, provider]
+            units += conn.execute(sql, params).fetchone()[0]
+        return from_units(units)
+
+    @staticmethod
+    def _spent_units(conn: sqlite3.Connection, scope: str, first_day: int) -> int:
+        row = conn.execute("SELECT COALESCE(SUM(units), 0) FROM spend WHERE scope = ? AND day >= ?", (scope, first_day))
+        return int(row.fetchone()[0])
+
+    def neurons(self, *, since: float) -> float:
+        first, aligned = split_since(since)
+        conn = self._conn()
+        start = first if aligned else first + 1
+        total = conn.execute("SELECT COALESCE(SUM(neurons), 0) FROM neurons WHERE day >= ?", (start,)).fetchone()[0]
+        if not aligned:
+            sql = "SELECT COALESCE(SUM(neurons), 0) FROM records WHERE ts >= ? AND ts < ?"
+            total += conn.execute(sql, (since, (first + 1) * DAY_S)).fetchone()[0]
+        return float(total)
+
+    def close(self) -> None:
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except self._sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    # -- BudgetStore -----------------------------------------------------------------------
+    def try_reserve(
+        self, checks: Sequence[SpendCheck], amount: Decimal, scopes: tuple[str, ...], *, now: float, ttl: float
+    ) -> str | Rejection:
+        conn = self._conn()
+        amount_units = to_units(amount, rounding="up")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM reservations WHERE expires <= ?", (now,))
+            live = [(u, json.loads(s)) for u, s in conn.execute("SELECT units, scopes FROM reservations")]
+            for i, check in enumerate(checks):
+                spent = self._spent_units(conn, check.scope, check.since_day)
+                reserved = sum(u for u, sc in live if check.scope in sc)
+                if spent + reserved + amount_units > to_units(check.limit, rounding="down"):
+                    conn.execute("ROLLBACK")
+                    return Rejection(i, from_units(spent), from_units(reserved))
+            rid = new_reservation_id()
+            conn.execute(
+                "INSERT INTO reservations (id, units, scopes, expires) VALUES (?, ?, ?, ?)",
+                (rid, amount_units, json.dumps(scopes), now + ttl),
+            )
+            conn.execute("COMMIT")
+            return rid
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def settle(self, record: UsageRecord, reservation_id: str | None) -> None:
+        stmts = self._record_statements(record)
+        if reservation_id is not None:
+            stmts.append(("DELETE FROM reservations WHERE id = ?", (reservation_id,)))
+        self._write(stmts)
+
+    def release_reservation(self, reservation_id: str) -> None:
+        self._write([("DELETE FROM reservations WHERE id = ?", (reservation_id,))])
+
+    def mark_alert(self, key: str, *, expires: float) -> bool:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute("INSERT OR IGNORE INTO alerts (key, expires) VALUES (?, ?)", (key, expires))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return cur.rowcount == 1
+
+
+__all__ = ["SQLiteLedger"]
