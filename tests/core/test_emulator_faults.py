@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from cfgateway.emulator import EmulatorConfig, EmulatorServer, Fault
-from cfgateway.emulator.pytest_plugin import cf_emulator, cf_emulator_server  # noqa: F401 - fixtures
 
 ACCT = "acct"
 LEGACY = "@cf/meta/llama-3.1-8b-instruct"
@@ -188,6 +187,9 @@ def test_server_refuses_non_loopback_hosts() -> None:
     for host in ("0.0.0.0", "10.0.0.1", "example.com"):
         with pytest.raises(ValueError, match="loopback"):
             EmulatorServer(host=host)
+    for host in ("localhost", "127.0.0.2", "::1"):
+        assert EmulatorServer(host=host).host == host  # accepted (not started)
+    assert EmulatorServer(host="::1").url.startswith("http://[::1]:")
 
 
 def test_server_urls_start_stop_and_stream_delay() -> None:
@@ -206,7 +208,8 @@ def test_server_urls_start_stop_and_stream_delay() -> None:
         httpx.get(f"{s.url}/__emulator/health", timeout=1)
 
 
-def test_pytest_fixtures_reset_state(cf_emulator: EmulatorServer, cf_emulator_server: EmulatorServer) -> None:  # noqa: F811
+def test_pytest_fixtures_reset_state(cf_emulator: EmulatorServer, cf_emulator_server: EmulatorServer) -> None:
+    """The plugin's fixtures (the pytest11 entry point registers them)."""
     assert cf_emulator is cf_emulator_server and cf_emulator.state.requests == []
     cf_emulator.state.add_fault(Fault("*", "html"))
     r = httpx.post(f"{cf_emulator.base_url}/accounts/a/ai/run/{LEGACY}", json={"prompt": "x"}, headers=AUTH)
