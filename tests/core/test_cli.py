@@ -1,0 +1,95 @@
+"""The `cfgateway` command line: models, costs, chat, emulate."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cfgateway.__main__ import main
+from cfgateway.ledger import UsageRecord, open_ledger
+
+
+def test_models_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--kind", "embed"]) == 0
+    out = capsys.readouterr().out
+    assert "@cf/baai/bge-base-en-v1.5" in out and "0.067" in out and "@cf/meta/llama" not in out
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    row = next(r for r in rows if r["model"] == "@cf/meta/llama-3.3-70b-instruct-fp8-fast")
+    assert row["input_per_m"] == "0.293" and row["output_per_m"] == "2.253" and row["as_of"]
+    unpriced = next(r for r in rows if r["model"] == "@cf/meta/llama-3.1-8b-instruct-fast")
+    assert unpriced["input_per_m"] == "-"
+
+
+def test_costs_reports_from_a_sqlite_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'costs.db'}"
+    ledger = open_ledger(url)
+    now = time.time()
+    for i in range(3):
+        ledger.add(UsageRecord(ts=now, model="@cf/meta/llama-3.1-8b-instruct", provider="workers-ai", operation="chat",
+                               input_tokens=100, output_tokens=10, cost=Decimal("0.001"), user=f"u{i % 2}"))
+    ledger.close()
+    assert main(["costs", "--ledger", url, "--format", "json"]) == 0
+    text = capsys.readouterr().out
+    assert "0.003" in text and "workers-ai" in text
+    assert main(["costs", "--ledger", url, "--format", "csv"]) == 0
+    assert "@cf/meta/llama-3.1-8b-instruct" in capsys.readouterr().out
+
+
+def test_costs_without_a_ledger_names_the_fix(capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+    monkeypatch.delenv("CFGATEWAY_LEDGER", raising=False)
+    assert main(["costs"]) == 2
+    assert "CFGATEWAY_LEDGER" in capsys.readouterr().err
+
+
+def test_chat_streams_with_usage_line(cf_emulator: Any, monkeypatch: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    for k, v in {"CLOUDFLARE_ACCOUNT_ID": "acct", "CLOUDFLARE_API_TOKEN": "t",
+                 "CLOUDFLARE_API_BASE_URL": cf_emulator.base_url}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("CLOUDFLARE_AI_GATEWAY_ID", raising=False)
+    assert main(["chat", "@cf/meta/llama-3.1-8b-instruct", "hello there"]) == 0
+    cap = capsys.readouterr()
+    assert "hello there" in cap.out and "in /" in cap.err and "$" in cap.err
+
+
+def test_chat_config_error_is_a_clean_message(monkeypatch: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    assert main(["chat", "@cf/meta/llama-3.1-8b-instruct", "hi"]) == 1
+    assert "CLOUDFLARE_API_TOKEN" in capsys.readouterr().err
+
+
+def test_emulate_serves_on_the_given_port() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "cfgateway", "emulate", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/client/v4/accounts/a/ai/run/@cf/meta/llama-3.1-8b-instruct",
+                               json={"prompt": "hi"}, headers={"Authorization": "Bearer t"})
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "emulator did not start"
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json()["success"] is True
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_emulate_refuses_non_loopback_hosts() -> None:
+    out = subprocess.run([sys.executable, "-m", "cfgateway", "emulate", "--host", "0.0.0.0"], capture_output=True,
+                         text=True, timeout=20)
+    assert out.returncode != 0 and "loopback" in (out.stderr + out.stdout).lower()
