@@ -100,7 +100,13 @@ def main() -> None:
                 us = per_call_us(wrap(tracker), n)
                 print(f"{name + label:<28}{us:>10.1f}{us - off:>10.1f}")
                 ledger.close()  # type: ignore[attr-defined]
-        if not redis_url:
+        if redis_url:
+            import redis
+
+            client = redis.Redis.from_url(redis_url)
+            print(f"{'(redis PING round trip)':<28}{per_call_us(client.ping, 3000):>10.1f}")
+            client.close()
+        else:
             print("redis: skipped (redis-server not installed: apt-get install redis-server)")
 
 

@@ -4,6 +4,8 @@
     cfgateway models [--kind chat|embed] [--json]        list the price/model catalog
     cfgateway costs [--ledger URL] [--since DATE] [--format table|json|csv] [--plot costs.png]
     cfgateway chat MODEL "prompt"                         one chat call (settings from env / cfgateway.toml)
+    cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY]
+                                                          an OpenAI-compatible proxy (AutoGen, openai SDK)
 """
 
 from __future__ import annotations
@@ -105,6 +107,20 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_proxy(args: argparse.Namespace) -> int:
+    from cfgateway.proxy import serve_proxy
+
+    aliases: dict[str, list[str]] = {}
+    for item in args.alias or []:
+        name, sep, models = item.partition("=")
+        if not sep or not models:
+            raise SystemExit(f"--alias takes NAME=MODEL[,FALLBACK...], got {item!r}")
+        aliases[name] = [m.strip() for m in models.split(",") if m.strip()]
+    print(f"cfgateway proxy on http://{args.host}:{args.port}/v1 (OpenAI-compatible)")
+    serve_proxy(args.host, args.port, aliases, args.api_key)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cfgateway", description=__doc__.split("\n")[0] if __doc__ else None)
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("prompt")
     ch.add_argument("--max-tokens", type=int, default=256)
     ch.set_defaults(func=_cmd_chat)
+    px = sub.add_parser("proxy", help="an OpenAI-compatible proxy (base_url http://HOST:PORT/v1)")
+    px.add_argument("--host", default="127.0.0.1")
+    px.add_argument("--port", type=int, default=8080)
+    px.add_argument("--alias", action="append", help="NAME=MODEL[,FALLBACK...] (repeatable)")
+    px.add_argument("--api-key", action="append", help="accept only these bearer keys (repeatable)")
+    px.set_defaults(func=_cmd_proxy)
     return p
 
 

@@ -192,16 +192,17 @@ class CostTracker:
             owners.append((b, scope, start))
         if not checks:
             return None
-        amount = max_cost_of(model, input_tokens, max_output_tokens, catalog=self.catalog)
+        worst = max_cost_of(model, input_tokens, max_output_tokens, catalog=self.catalog)
         # The smallest hold (1e-12 USD) rather than 0, so a call of unknown price is refused once
         # spent + reserved has reached a limit (and a limit of 0 blocks every call).
-        amount = _MIN_HOLD if amount is None or amount < _MIN_HOLD else amount
+        amount = _MIN_HOLD if worst is None or worst < _MIN_HOLD else worst
         out = self._store.try_reserve(checks, amount, scopes_of(user, provider), now=now, ttl=self.reservation_ttl)
         if isinstance(out, Rejection):
             b, scope, start = owners[out.index]
+            this = "this call (unknown price)" if worst is None else f"this call's worst case ${worst}"
             raise BudgetExceededError(
                 f"budget {b.name!r} ({_key_text(scope)}, window from {_day_text(start)} UTC): "
-                f"spent ${out.spent} + reserved ${out.reserved} + this call's worst case ${amount} "
+                f"spent ${out.spent} + reserved ${out.reserved} + {this} "
                 f"would exceed the limit ${b.limit}; the request was not sent",
                 budget=b.name,
                 limit=b.limit,
@@ -227,7 +228,10 @@ class CostTracker:
             cost_logger.exception("could not add a usage record to %r; the call itself succeeded", self.ledger)
             return record
         if self._alerting and record.cost:
-            self._check_alerts(record)
+            try:
+                self._check_alerts(record)
+            except Exception:
+                logger.exception("could not check budget alerts in %r", self.ledger)
         return record
 
     def _price(self, r: UsageRecord) -> None:
@@ -248,7 +252,10 @@ class CostTracker:
         if reservation is None or reservation.settled:
             return
         reservation.settled = True
-        self._store.release_reservation(reservation.id)
+        try:
+            self._store.release_reservation(reservation.id)
+        except Exception:  # the hold then lapses after reservation_ttl
+            cost_logger.exception("could not release reservation %s in %r", reservation.id, self.ledger)
 
     def _check_alerts(self, record: UsageRecord) -> None:
         now = self.clock()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,7 +78,7 @@ def new_reservation_id() -> str:
     global _prefix
     pid = os.getpid()
     if _prefix[0] != pid:  # new process (including after fork)
-        _prefix = (pid, uuid.uuid4().hex[:16])
+        _prefix = (pid, os.urandom(8).hex())
     return f"{_prefix[1]}-{next(_counter)}"
 
 

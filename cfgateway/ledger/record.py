@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -83,15 +82,25 @@ def day_start(ts: float) -> float:
     return float(day_of(ts) * DAY_S)
 
 
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm; no imports)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def month_start(ts: float) -> float:
     t = time.gmtime(ts)
-    return float(calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, 0)))
+    return float(_days_from_civil(t.tm_year, t.tm_mon, 1) * DAY_S)
 
 
 def next_month_start(ts: float) -> float:
     t = time.gmtime(ts)
     year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
-    return float(calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0)))
+    return float(_days_from_civil(year, month, 1) * DAY_S)
 
 
 def scopes_of(user: str | None, provider: str) -> tuple[str, ...]:

@@ -6,11 +6,11 @@ Keys (under ``prefix``, default ``cfgateway``):
 - ``{p}:rec:{day}``     list of the day's records (JSON)
 - ``{p}:spend:{day}``   hash scope -> spend in pico-USD (integers, ``HINCRBY``)
 - ``{p}:neurons``       hash day -> neurons (``HINCRBYFLOAT``)
-- ``{p}:res``           hash reservation id -> ``{"u": units, "s": [scopes], "e": expires}``
+- ``{p}:res``           hash reservation id -> ``{"u": "units", "s": [scopes], "e": "expires"}``
 - ``{p}:alert:{key}``   alert marks (``SET NX`` with an expiry)
 
-A record, its aggregates and its reservation's release go in one ``MULTI``/``EXEC``; a
-reservation is checked and stored by one Lua script, so concurrent callers cannot overshoot.
+A record, its aggregates and its reservation's release go in one Lua script (atomic, one round
+trip); a reservation is checked and stored by another, so concurrent callers cannot overshoot.
 ``redis`` is imported only when a ledger is opened. guess: Redis Cluster is not supported
 (the script derives day keys from the prefix).
 """
@@ -43,7 +43,7 @@ local live = {}
 local res = redis.call('HGETALL', KEYS[1])
 for i = 1, #res, 2 do
   local r = cjson.decode(res[i + 1])
-  if r.e <= now then redis.call('HDEL', KEYS[1], res[i]) else live[#live + 1] = r end
+  if tonumber(r.e) <= now then redis.call('HDEL', KEYS[1], res[i]) else live[#live + 1] = r end
 end
 local c = 0
 local a = 7
@@ -55,7 +55,7 @@ while a + 2 <= #ARGV do
   end
   local reserved = 0
   for _, r in ipairs(live) do
-    for _, s in ipairs(r.s) do if s == scope then reserved = reserved + r.u end end
+    for _, s in ipairs(r.s) do if s == scope then reserved = reserved + tonumber(r.u) end end
   end
   if spent + reserved + amount > limit then
     return {tostring(c), string.format('%.0f', spent), string.format('%.0f', reserved)}
@@ -63,8 +63,32 @@ while a + 2 <= #ARGV do
   c = c + 1
   a = a + 3
 end
-redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({u = amount, s = cjson.decode(ARGV[6]), e = tonumber(ARGV[5])}))
+-- amounts and times stay strings: cjson would print numbers with only 14 significant digits
+redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({u = ARGV[4], s = cjson.decode(ARGV[6]), e = ARGV[5]}))
 return 'ok'
+"""
+
+# KEYS: rec list, days zset, spend hash, neurons hash, reservations hash
+# ARGV: record JSON, day, units, neurons, reservation id ("" = none), scopes...
+_SETTLE = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
+if ARGV[3] ~= '0' then
+  for i = 6, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[3]) end
+end
+if ARGV[4] ~= '0' then redis.call('HINCRBYFLOAT', KEYS[4], ARGV[2], ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HDEL', KEYS[5], ARGV[5]) end
+return 1
+"""
+
+# KEYS: days zset; ARGV: prefix, first day, scope -> the scope's per-day spend values (summed in Python, exactly)
+_SPENT = """
+local out = {}
+for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
+  local v = redis.call('HGET', ARGV[1] .. ':spend:' .. d, ARGV[3])
+  if v then out[#out + 1] = v end
+end
+return out
 """
 
 
@@ -94,22 +118,13 @@ class RedisLedger:
             self._own_pool = None
         self._r = client
         self._reserve = self._r.register_script(_RESERVE)
+        self._settle = self._r.register_script(_SETTLE)
+        self._spent = self._r.register_script(_SPENT)
         self._days_key = f"{prefix}:days"
         self._res_key = f"{prefix}:res"
 
     def __repr__(self) -> str:
         return f"RedisLedger({self.url!r}, prefix={self.prefix!r})"
-
-    def _queue_record(self, pipe: Any, r: UsageRecord) -> None:
-        px, day = self.prefix, day_of(r.ts)
-        pipe.rpush(f"{px}:rec:{day}", json.dumps(r.to_dict(), default=str, separators=(",", ":")))
-        pipe.zadd(self._days_key, {str(day): day})
-        if r.cost:
-            units = to_units(r.cost)
-            for scope in scopes_of(r.user, r.provider):
-                pipe.hincrby(f"{px}:spend:{day}", scope, units)
-        if r.neurons:
-            pipe.hincrbyfloat(f"{px}:neurons", str(day), r.neurons)
 
     def _day_records(self, days: Sequence[str]) -> list[UsageRecord]:
         if not days:
@@ -142,13 +157,8 @@ class RedisLedger:
         return total
 
     def _spent_units(self, scope: str, first_day: int) -> int:
-        days = self._r.zrangebyscore(self._days_key, first_day, "+inf")
-        if not days:
-            return 0
-        pipe = self._r.pipeline(transaction=False)
-        for d in days:
-            pipe.hget(f"{self.prefix}:spend:{d}", scope)
-        return sum(int(v) for v in pipe.execute() if v is not None)
+        values = self._spent(keys=[self._days_key], args=[self.prefix, first_day, scope])
+        return sum(int(v) for v in values)
 
     def neurons(self, *, since: float) -> float:
         first, aligned = split_since(since)
@@ -180,11 +190,14 @@ class RedisLedger:
         return Rejection(int(index), from_units(int(spent)), from_units(int(reserved)))
 
     def settle(self, record: UsageRecord, reservation_id: str | None) -> None:
-        pipe = self._r.pipeline(transaction=True)
-        self._queue_record(pipe, record)
-        if reservation_id is not None:
-            pipe.hdel(self._res_key, reservation_id)
-        pipe.execute()
+        r, px = record, self.prefix
+        day = day_of(r.ts)
+        keys = [f"{px}:rec:{day}", self._days_key, f"{px}:spend:{day}", f"{px}:neurons", self._res_key]
+        body = json.dumps(r.to_dict(), default=str, separators=(",", ":"))
+        units = to_units(r.cost) if r.cost else 0
+        neurons = repr(float(r.neurons)) if r.neurons else "0"
+        args = [body, day, units, neurons, reservation_id or "", *scopes_of(r.user, r.provider)]
+        self._settle(keys=keys, args=args)
 
     def release_reservation(self, reservation_id: str) -> None:
         self._r.hdel(self._res_key, reservation_id)

@@ -38,10 +38,8 @@ CREATE TABLE IF NOT EXISTS records (
   cost TEXT, cost_units INTEGER, latency_s REAL, ttft_s REAL, outcome TEXT, attempt INTEGER, fallback INTEGER,
   cache_status TEXT, log_id TEXT, stream INTEGER, stream_complete INTEGER, user_id TEXT, tags TEXT, call_id TEXT);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
-CREATE INDEX IF NOT EXISTS records_day ON records(day);
 CREATE TABLE IF NOT EXISTS spend (scope TEXT NOT NULL, day INTEGER NOT NULL, units INTEGER NOT NULL,
-  PRIMARY KEY (scope, day)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS neurons (day INTEGER PRIMARY KEY, neurons REAL NOT NULL);
+  neurons REAL NOT NULL, PRIMARY KEY (scope, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, units INTEGER NOT NULL, scopes TEXT NOT NULL,
   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, expires REAL NOT NULL);
@@ -54,21 +52,18 @@ _COLUMNS = (
 )
 _INSERT = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 23)})"
 _SELECT = f"SELECT {_COLUMNS} FROM records"
+# One row per (scope, UTC day): pico-USD spent and (on the "g" scope row) neurons used.
 _UPSERT_SPEND = (
-    "INSERT INTO spend (scope, day, units) VALUES (?, ?, ?) "
-    "ON CONFLICT(scope, day) DO UPDATE SET units = units + excluded.units"
-)
-_UPSERT_NEURONS = (
-    "INSERT INTO neurons (day, neurons) VALUES (?, ?) "
-    "ON CONFLICT(day) DO UPDATE SET neurons = neurons + excluded.neurons"
+    "INSERT INTO spend (scope, day, units, neurons) VALUES (?, ?, ?, ?) ON CONFLICT(scope, day) "
+    "DO UPDATE SET units = units + excluded.units, neurons = neurons + excluded.neurons"
 )
 
 
-def _row(r: UsageRecord, day: int) -> tuple[Any, ...]:
+def _row(r: UsageRecord, day: int, units: int) -> tuple[Any, ...]:
     cost = r.cost
     return (
         r.ts, day, r.model, r.provider, r.operation, r.input_tokens, r.output_tokens, r.cached_tokens, r.neurons,
-        None if cost is None else str(cost), None if cost is None else to_units(cost),
+        None if cost is None else str(cost), None if cost is None else units,
         r.latency_s, r.ttft_s, r.outcome, r.attempt, int(r.fallback), r.cache_status, r.log_id, int(r.stream),
         None if r.stream_complete is None else int(r.stream_complete), r.user,
         json.dumps(r.tags, default=str, separators=(",", ":")) if r.tags else None, r.call_id,
@@ -130,31 +125,37 @@ class SQLiteLedger:
             self._conns.append(conn)
         return conn
 
-    def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    def _write(self, r: UsageRecord | None, reservation_id: str | None) -> None:
+        """One transaction: insert ``r`` and its aggregates, delete the reservation."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in statements:
-                conn.execute(sql, params)
+            if r is not None:
+                self._insert(conn, r)
+            if reservation_id is not None:
+                conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
-    def _record_statements(self, r: UsageRecord) -> list[tuple[str, Sequence[Any]]]:
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, r: UsageRecord) -> None:
         day = day_of(r.ts)
-        stmts: list[tuple[str, Sequence[Any]]] = [(_INSERT, _row(r, day))]
-        if r.cost:
-            units = to_units(r.cost)
-            stmts.extend((_UPSERT_SPEND, (scope, day, units)) for scope in scopes_of(r.user, r.provider))
-        if r.neurons:
-            stmts.append((_UPSERT_NEURONS, (day, r.neurons)))
-        return stmts
+        units = 0 if r.cost is None else to_units(r.cost)
+        conn.execute(_INSERT, _row(r, day, units))
+        neurons = r.neurons or 0.0
+        if units:
+            rows = [(scope, day, units, 0.0) for scope in scopes_of(r.user, r.provider)]
+            rows[0] = ("g", day, units, neurons)
+            conn.executemany(_UPSERT_SPEND, rows)
+        elif neurons:
+            conn.execute(_UPSERT_SPEND, ("g", day, 0, neurons))
 
     # -- Ledger ----------------------------------------------------------------------------
     def add(self, record: UsageRecord) -> None:
-        self._write(self._record_statements(record))
+        self._write(record, None)
 
     def records(self, *, since: float | None = None) -> list[UsageRecord]:
         conn = self._conn()
@@ -187,7 +188,8 @@ class SQLiteLedger:
         first, aligned = split_since(since)
         conn = self._conn()
         start = first if aligned else first + 1
-        total = conn.execute("SELECT COALESCE(SUM(neurons), 0) FROM neurons WHERE day >= ?", (start,)).fetchone()[0]
+        sql = "SELECT COALESCE(SUM(neurons), 0) FROM spend WHERE scope = 'g' AND day >= ?"
+        total = conn.execute(sql, (start,)).fetchone()[0]
         if not aligned:
             sql = "SELECT COALESCE(SUM(neurons), 0) FROM records WHERE ts >= ? AND ts < ?"
             total += conn.execute(sql, (since, (first + 1) * DAY_S)).fetchone()[0]
@@ -232,13 +234,10 @@ class SQLiteLedger:
             raise
 
     def settle(self, record: UsageRecord, reservation_id: str | None) -> None:
-        stmts = self._record_statements(record)
-        if reservation_id is not None:
-            stmts.append(("DELETE FROM reservations WHERE id = ?", (reservation_id,)))
-        self._write(stmts)
+        self._write(record, reservation_id)
 
     def release_reservation(self, reservation_id: str) -> None:
-        self._write([("DELETE FROM reservations WHERE id = ?", (reservation_id,))])
+        self._write(None, reservation_id)
 
     def mark_alert(self, key: str, *, expires: float) -> bool:
         conn = self._conn()

@@ -180,7 +180,7 @@ def test_unknown_price_reserves_nothing_but_is_refused_once_the_limit_is_spent(c
     rec = call(tracker, model=unknown, provider="acme")
     assert rec.cost is None  # unknown, not 0
     call(tracker)  # spends the whole limit
-    with pytest.raises(BudgetExceededError):
+    with pytest.raises(BudgetExceededError, match=r"this call \(unknown price\)"):
         call(tracker, model=unknown, provider="acme")
 
 

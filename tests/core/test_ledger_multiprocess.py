@@ -115,7 +115,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str
 def test_4_processes_x_8_threads_x_50_records_exact(store: tuple[str, str, str]) -> None:
     kind, where, prefix = store
     now = time.time()
-    _open(kind, where, prefix).close()  # create the schema before the workers race
     _run_procs(_add_worker, kind, where, prefix, now)
     led = _open(kind, where, prefix)
     got = led.records()
