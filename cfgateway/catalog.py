@@ -38,6 +38,7 @@ class ModelInfo:
     pooling: bool = False
     source: str = ""
     as_of: str = ""
+    custom: bool = False  # a user-supplied row (file, env or constructor), not the shipped catalog
 
     @property
     def priced(self) -> bool:
@@ -48,7 +49,7 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _row(model: str, r: dict[str, Any]) -> ModelInfo:
+def _row(model: str, r: dict[str, Any], custom: bool = False) -> ModelInfo:
     return ModelInfo(
         model=model,
         kind=r.get("kind", "chat"),
@@ -68,6 +69,7 @@ def _row(model: str, r: dict[str, Any]) -> ModelInfo:
         pooling=bool(r.get("pooling", False)),
         source=r.get("source", ""),
         as_of=r.get("as_of", ""),
+        custom=custom,
     )
 
 
@@ -93,7 +95,7 @@ class Catalog:
         merged.usd_per_1000_neurons = self.usd_per_1000_neurons
         merged.free_neurons_per_day = self.free_neurons_per_day
         merged.models = dict(self.models)
-        merged.models.update({m: _row(m, r) for m, r in doc.get("models", {}).items()})
+        merged.models.update({m: _row(m, r, custom=True) for m, r in doc.get("models", {}).items()})
         return merged
 
 

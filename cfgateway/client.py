@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from cfgateway import errors
@@ -28,7 +29,7 @@ from cfgateway.embedding import (
     prepare_batches,
 )
 from cfgateway.ledger import UsageRecord, open_ledger
-from cfgateway.pricing import estimate_tokens
+from cfgateway.pricing import custom_cost_header, estimate_tokens
 from cfgateway.routes import Endpoint, GatewayOptions, Route, resolve_route
 from cfgateway.transport import Transport
 from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
@@ -77,8 +78,16 @@ class Client:
             raise errors.ConfigError("no model: pass model= to the client or to the call")
         route = self._routes.get(name)
         if route is None:
-            route = self._routes[name] = resolve_route(name, self.settings, self.endpoint)
+            route = self._routes[name] = self._with_custom_cost(resolve_route(name, self.settings, self.endpoint))
         return route
+
+    def _with_custom_cost(self, route: Route) -> Route:
+        """Send ``cf-aig-custom-cost`` for user-priced models so the gateway's analytics agree with ours."""
+        info = self.catalog.get(route.model)
+        if not (route.via_gateway and info and info.custom and info.input_price is not None):
+            return route
+        header = custom_cost_header(info.input_price, info.output_price or 0)
+        return replace(route, headers={**route.headers, "cf-aig-custom-cost": header})
 
     def model_info(self, model: str | None = None) -> ModelInfo | None:
         return self.catalog.get(self.route(model).model)

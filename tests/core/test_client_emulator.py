@@ -227,3 +227,19 @@ def test_persistent_capacity_error_gives_up_after_retries(emu: EmulatorServer) -
     with pytest.raises(errors.CapacityError):
         make(emu, "@cf/meta/llama-3.1-8b-instruct", max_retries=2).chat(PROMPT)
     assert len(emu.state.requests) == 3
+
+
+def test_user_prices_are_used_and_sent_as_custom_cost(emu: EmulatorServer) -> None:
+    from decimal import Decimal
+
+    from cfgateway import load_catalog
+
+    catalog = load_catalog().extended({"models": {"openai/gpt-4o-mini": {"kind": "chat", "input": "1", "output": "2"}}})
+    c = make(emu, "openai/gpt-4o-mini", gateway=True, catalog=catalog)
+    r = c.chat(PROMPT)
+    u = r.usage
+    assert u is not None and r.cost == (Decimal(u.input_tokens) * 1 + Decimal(u.output_tokens) * 2) / Decimal(10**6)
+    sent = emu.state.requests[0].headers["cf-aig-custom-cost"]
+    assert sent == '{"per_token_in":0.000001,"per_token_out":0.000002}'
+    make(emu, "openai/gpt-4o-mini", gateway=True).chat(PROMPT)
+    assert "cf-aig-custom-cost" not in emu.state.requests[1].headers  # shipped prices: the gateway knows them
