@@ -1,0 +1,115 @@
+"""Fallback chains: a composite with the same interface as one :class:`~cfgateway.client.Client`.
+
+>>> chain = build_client("@cf/meta/llama-3.3-70b-instruct-fp8-fast", ["openai/gpt-4o-mini"])  # doctest: +SKIP
+>>> resp = chain.chat(ChatRequest([Message("user", "Hi")]))                                 # doctest: +SKIP
+>>> resp.model, [(a.model, a.outcome) for a in resp.attempts]                                # doctest: +SKIP
+('openai/gpt-4o-mini', [('@cf/meta/llama-3.3-70b-instruct-fp8-fast', 'CapacityError'), ('openai/gpt-4o-mini', 'ok')])
+
+``build_client`` is the one entry point the adapters use: a plain :class:`Client` for one model,
+a :class:`FallbackChain` when fallbacks, a routing policy or chain options are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Protocol
+
+from cfgateway.breaker import CircuitBreaker, CircuitOpenError, RouteSkipped, shared_breaker
+from cfgateway.calls import CallContext
+from cfgateway.catalog import ModelInfo
+from cfgateway.client import Client
+from cfgateway.fallback.chain import FallbackChain
+from cfgateway.fallback.policy import (
+    DEFAULT_FALLBACK_ON,
+    AllRoutesFailed,
+    FallbackPolicy,
+    GatewayStepFailed,
+)
+from cfgateway.rollout import Rollout, RoutingPolicy, TierRule
+from cfgateway.routes import GatewayOptions, Route
+from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
+
+# Keywords only a chain understands; giving any of them (not None) builds a chain even for one model.
+CHAIN_OPTIONS = frozenset({
+    "fallback_on", "fallback_mode", "breaker", "failure_threshold", "cooldown", "max_attempts", "call_timeout",
+    "max_retry_wait", "retry_policy", "rollout", "tiers", "routing", "check_dims", "kind", "step_config",
+})
+
+
+class ModelClient(Protocol):
+    """What :class:`Client` and :class:`FallbackChain` both offer (for type hints in adapters)."""
+
+    def chat(self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+             gateway_options: GatewayOptions | None = None) -> ChatResponse: ...
+
+    async def achat(self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+                    gateway_options: GatewayOptions | None = None) -> ChatResponse: ...
+
+    def stream(self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+               gateway_options: GatewayOptions | None = None) -> Iterator[ChatChunk]: ...
+
+    def astream(self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+                gateway_options: GatewayOptions | None = None) -> AsyncIterator[ChatChunk]: ...
+
+    def embed(self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
+              max_concurrency: int = 8, progress: bool = False, pooling: str | None = None,
+              context: CallContext | None = None, gateway_options: GatewayOptions | None = None) -> EmbedResponse: ...
+
+    async def aembed(self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
+                     max_concurrency: int = 8, progress: bool = False, pooling: str | None = None,
+                     context: CallContext | None = None,
+                     gateway_options: GatewayOptions | None = None) -> EmbedResponse: ...
+
+    def route(self, model: str | None = None) -> Route: ...
+
+    def model_info(self, model: str | None = None) -> ModelInfo | None: ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def build_client(model: str, fallbacks: Sequence[str] | None = None, **kwargs: Any) -> Client:
+    """A :class:`Client` for ``model``, or a :class:`FallbackChain` (a Client subclass) over ``[model, *fallbacks]``.
+
+    Client keywords: ``settings``, ``endpoint``, ``gateway_options``, ``tracker``, ``catalog``,
+    ``transport`` and setting overrides (``account_id=``, ``timeout=``...). Chain keywords:
+
+    - ``fallback_on``: exception classes or ``callable(exc) -> bool`` (or a :class:`FallbackPolicy`);
+      default :data:`DEFAULT_FALLBACK_ON`.
+    - ``fallback_mode``: ``"client"`` (default; this process tries the routes) or ``"gateway"`` (one
+      Universal Endpoint request, every route a step; ``step_config`` adds to each step's ``config``).
+    - ``max_attempts`` (default: one per route + ``max_retries``), ``call_timeout`` (seconds, one deadline
+      for the whole call), ``max_retry_wait`` (longest same-route retry wait while another route could
+      answer, default 1 s), ``retry_policy`` (default: ``RetryPolicy(max_retries=settings.max_retries)``).
+    - ``breaker``: ``None`` (one per chain), a shared breaker's name, a :class:`CircuitBreaker`, or
+      ``False``; ``failure_threshold`` (3) and ``cooldown`` (30 s) for the breakers made here.
+    - ``rollout`` (a :class:`Rollout` or several), ``tiers`` (:class:`TierRule` list), ``routing`` (a
+      :class:`RoutingPolicy` or ``callable(CallContext) -> model | None``): per-call route choice.
+    - ``check_dims`` (True): refuse embedding routes of different (or unknown) vector sizes;
+      ``kind="embed"`` forces that check when the catalog does not know the models.
+    """
+    chain_kw = {k: v for k, v in kwargs.items() if k in CHAIN_OPTIONS and v is not None}
+    if not fallbacks and not chain_kw:
+        client_kw = {k: v for k, v in kwargs.items() if k not in CHAIN_OPTIONS}
+        return Client(model, **client_kw)
+    given = {k: v for k, v in kwargs.items() if not (k in CHAIN_OPTIONS and v is None)}
+    return FallbackChain(model, list(fallbacks or ()), **given)
+
+
+__all__ = [
+    "DEFAULT_FALLBACK_ON",
+    "AllRoutesFailed",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "FallbackChain",
+    "FallbackPolicy",
+    "GatewayStepFailed",
+    "ModelClient",
+    "Rollout",
+    "RouteSkipped",
+    "RoutingPolicy",
+    "TierRule",
+    "build_client",
+    "shared_breaker",
+]

@@ -1,0 +1,203 @@
+"""Building a fallback chain: options, routes, breaker, routing policy, dimension checks."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+from cfgateway import errors
+from cfgateway.breaker import DEFAULT_COOLDOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreaker, shared_breaker
+from cfgateway.budget import CostTracker
+from cfgateway.calls import CallContext
+from cfgateway.catalog import Catalog, ModelInfo
+from cfgateway.client import Client
+from cfgateway.config import Settings, load_settings
+from cfgateway.fallback.plan import CallPlan, Limits
+from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
+from cfgateway.rollout import Rollout, RoutingPolicy, TierRule, order_routes
+from cfgateway.routes import Endpoint, GatewayOptions, universal_url
+from cfgateway.transport import RetryPolicy, Transport
+from cfgateway.types import ChatRequest
+
+FallbackMode = Literal["client", "gateway"]
+BreakerArg = CircuitBreaker | str | bool | None
+
+
+def chain_transport(transport: Transport | None, settings: Settings) -> tuple[Transport, RetryPolicy]:
+    """A transport that never retries on its own (the chain does, within its budget), and the retry policy.
+
+    A caller's transport is shallow-copied so it keeps its connection pools; its retry policy becomes
+    the chain's.
+    """
+    if transport is None:
+        return Transport(timeout=settings.timeout, policy=RetryPolicy(max_retries=0)), RetryPolicy(
+            max_retries=settings.max_retries
+        )
+    own = copy.copy(transport)
+    own.policy = replace(transport.policy, max_retries=0)
+    return own, transport.policy
+
+
+def resolve_breaker(breaker: BreakerArg, failure_threshold: int, cooldown: float) -> CircuitBreaker | None:
+    """``None``: a breaker for this chain; a name: the shared one; an object: it; ``False``: no breaker."""
+    if breaker is False:
+        return None
+    if breaker is None or breaker is True:
+        return CircuitBreaker(failure_threshold, cooldown)
+    if isinstance(breaker, str):
+        return shared_breaker(breaker, failure_threshold=failure_threshold, cooldown=cooldown)
+    if isinstance(breaker, CircuitBreaker):
+        return breaker
+    raise errors.ConfigError("breaker must be a CircuitBreaker, a shared breaker name, None or False")
+
+
+def _check_options(max_attempts: int | None, call_timeout: float | None, fallback_mode: str) -> None:
+    if max_attempts is not None and max_attempts < 1:
+        raise errors.ConfigError(f"max_attempts must be at least 1, got {max_attempts}")
+    if call_timeout is not None and call_timeout <= 0:
+        raise errors.ConfigError(f"call_timeout must be a positive number of seconds, got {call_timeout}")
+    if fallback_mode not in ("client", "gateway"):
+        raise errors.ConfigError(f"fallback_mode must be 'client' or 'gateway', got {fallback_mode!r}")
+
+
+class ChainSetup(Client):
+    """State and helpers shared by :class:`~cfgateway.fallback.chain.FallbackChain`'s methods.
+
+    A chain *is* a :class:`Client` (one Settings / transport / tracker / catalog for every route), so
+    whatever takes a Client takes a chain; the chain overrides the call methods only.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        fallbacks: Sequence[str] = (),
+        *,
+        fallback_on: FallbackOn | FallbackPolicy | None = None,
+        fallback_mode: FallbackMode = "client",
+        breaker: BreakerArg = None,
+        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+        cooldown: float = DEFAULT_COOLDOWN_S,
+        max_attempts: int | None = None,
+        call_timeout: float | None = None,
+        max_retry_wait: float = 1.0,
+        retry_policy: RetryPolicy | None = None,
+        rollout: Rollout | Sequence[Rollout] | None = None,
+        tiers: Sequence[TierRule] | None = None,
+        routing: RoutingPolicy | Callable[[CallContext], str | None] | None = None,
+        check_dims: bool = True,
+        kind: Literal["chat", "embed"] | None = None,
+        step_config: dict[str, Any] | None = None,
+        settings: Settings | None = None,
+        endpoint: Endpoint = "auto",
+        gateway_options: GatewayOptions | None = None,
+        tracker: CostTracker | None = None,
+        catalog: Catalog | None = None,
+        transport: Transport | None = None,
+        **setting_overrides: Any,
+    ) -> None:
+        _check_options(max_attempts, call_timeout, fallback_mode)
+        settings = settings.with_overrides(**setting_overrides) if settings else load_settings(**setting_overrides)
+        own_transport, retry = chain_transport(transport, settings)
+        super().__init__(model, settings=settings, endpoint=endpoint, gateway_options=gateway_options,
+                         tracker=tracker, catalog=catalog, transport=own_transport)
+        self.model: str = model
+        self.models: list[str] = list(dict.fromkeys([model, *fallbacks]))
+        self.fallbacks = self.models[1:]
+        self.policy = as_policy(fallback_on)
+        self.limits = Limits(retry_policy or retry, max_attempts, max_retry_wait)
+        self.call_timeout = call_timeout
+        self.breaker = resolve_breaker(breaker, failure_threshold, cooldown)
+        if callable(routing) and not isinstance(routing, RoutingPolicy):
+            routing = RoutingPolicy(custom=routing)
+        self.routing = routing or RoutingPolicy.build(rollout, tiers)
+        self.fallback_mode = fallback_mode
+        for m in self.all_models():
+            self.route(m)  # fail fast on a bad model string or missing settings
+        self.check_dims = check_dims
+        self._dims_checked = False
+        if kind == "embed" or (kind is None and any(i.kind == "embed" for i in self._infos() if i)):
+            self.check_embed_dims()
+        self.universal: Any = None
+        if fallback_mode == "gateway":
+            from cfgateway.fallback.universal import UniversalMode
+
+            universal_url(settings)  # ConfigError naming CLOUDFLARE_AI_GATEWAY_ID when unset
+            self.universal = UniversalMode(self, step_config)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(models={self.models!r}, mode={self.fallback_mode!r}, "
+                f"settings={self.settings!r})")
+
+    def all_models(self) -> list[str]:
+        extra = self.routing.models() if self.routing is not None else []
+        return list(dict.fromkeys([*self.models, *extra]))
+
+    def _infos(self) -> list[ModelInfo | None]:
+        return [self.catalog.get(self.route(m).model) for m in self.all_models()]
+
+    # -- per call ------------------------------------------------------------------------
+    def call_context(self, context: CallContext | None, request: ChatRequest | None = None) -> CallContext:
+        """A copy of the caller's context (or one from the request) with the request's user/metadata and
+        the call deadline."""
+        if context is None:
+            ctx = CallContext(user=request.user if request else None,
+                              metadata=dict(request.metadata) if request else {})
+        else:
+            ctx = replace(context, metadata=dict(context.metadata))
+            if request is not None:
+                ctx.user = ctx.user or request.user
+                ctx.metadata.update(request.metadata)
+        if self.call_timeout is not None:
+            end = time.monotonic() + self.call_timeout
+            ctx.deadline = end if ctx.deadline is None else min(ctx.deadline, end)
+        return ctx
+
+    def models_for(self, ctx: CallContext) -> list[str]:
+        """The routes of one call, in order (the routing policy may put another route first)."""
+        if self.routing is None:
+            return self.models
+        return order_routes(self.routing.choose(ctx, self.model), self.models)
+
+    def plan(self, ctx: CallContext) -> CallPlan:
+        return CallPlan(self.models_for(ctx), self.route, ctx, policy=self.policy, limits=self.limits,
+                        catalog=self.catalog, breaker=self.breaker)
+
+    def batch_size_for(self, model: str, requested: int | None) -> int | None:
+        """``requested`` capped at the route's own batch limit (routes of one chain may differ)."""
+        info = self.catalog.get(self.route(model).model)
+        if requested is not None and info is not None and info.max_batch and requested > info.max_batch:
+            return info.max_batch
+        return requested
+
+    def check_embed_dims(self) -> None:
+        """Refuse an embedding chain whose routes give vectors of different sizes."""
+        if self._dims_checked or not self.check_dims:
+            return
+        models = self.all_models()
+        dims = {m: (i.dims if i else None) for m, i in zip(models, self._infos(), strict=True)}
+        unknown = [m for m, d in dims.items() if d is None]
+        if unknown and len(models) > 1:
+            raise errors.ConfigError(
+                f"embedding routes with unknown vector dimensions: {', '.join(unknown)}; add them to the catalog "
+                "(catalog= / CFGATEWAY_CATALOG with a 'dims' field) or pass check_dims=False"
+            )
+        if len(set(dims.values())) > 1:
+            listing = ", ".join(f"{m} ({d})" for m, d in dims.items())
+            raise errors.ConfigError(
+                f"embedding routes must all give vectors of the same size, got: {listing}; vectors of different "
+                "models cannot share an index"
+            )
+        self._dims_checked = True
+
+    # -- lifecycle (close/aclose and the sync context manager are the Client's) -------------
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+__all__ = ["BreakerArg", "ChainSetup", "FallbackMode", "chain_transport", "resolve_breaker"]

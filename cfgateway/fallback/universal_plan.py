@@ -1,0 +1,231 @@
+"""Gateway-side fallback, the sans-IO part: the step list, the answering route, the call's story.
+
+One Universal Endpoint request carries every route of the call as a step (§3.4); AI Gateway tries
+them in order and says which one answered in ``cf-aig-step``. :class:`GatewayCall` keeps the same
+books as the client-side :class:`~cfgateway.fallback.plan.CallPlan`: the steps before the answering
+one are reported as ``gateway_step_failed``; an answer that breaks on our side (malformed body, a
+connection dropped mid-body, a stream that fails before its first chunk) sends the call on to the
+steps after it in a new request, within the same attempt budget and deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cfgateway import errors
+from cfgateway.breaker import CircuitBreaker, CircuitOpenError
+from cfgateway.calls import CallContext, Prepared
+from cfgateway.config import Settings
+from cfgateway.fallback.plan import Limits
+from cfgateway.fallback.policy import FallbackPolicy, GatewayStepFailed, all_failed, annotate
+from cfgateway.routes import GatewayOptions, Route, parse_gateway_headers, universal_step
+from cfgateway.transport import retryable
+from cfgateway.types import AttemptInfo
+
+STEP_FAILED = "gateway_step_failed"
+
+
+def step_config(options: GatewayOptions | None, override: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """A step's ``config`` (requestTimeout ms, maxAttempts, retryDelay ms, backoff) from the gateway options."""
+    cfg: dict[str, Any] = {}
+    if options is not None:
+        if options.request_timeout_ms is not None:
+            cfg["requestTimeout"] = int(options.request_timeout_ms)
+        if options.max_attempts is not None:
+            cfg["maxAttempts"] = min(int(options.max_attempts), 5)
+        if options.retry_delay_ms is not None:
+            cfg["retryDelay"] = min(int(options.retry_delay_ms), 5000)
+        if options.backoff is not None:
+            cfg["backoff"] = options.backoff
+    cfg.update(override or {})
+    return cfg or None
+
+
+def build_steps(
+    routes: Sequence[Route], bodies: Sequence[bytes], *, operation: str, config: Mapping[str, Any] | None
+) -> bytes:
+    """The Universal Endpoint body: one step per route, each with its provider-native body."""
+    pairs = zip(routes, bodies, strict=True)
+    steps = [universal_step(r, json.loads(b), operation=operation, config=config) for r, b in pairs]
+    return json.dumps(steps).encode()
+
+
+def universal_headers(
+    settings: Settings, options: GatewayOptions | None, metadata: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """Request-level headers: gateway auth and ``cf-aig-*`` options (steps carry the provider credentials)."""
+    headers = {"Content-Type": "application/json"}
+    if settings.gateway_token:
+        headers["cf-aig-authorization"] = f"Bearer {settings.gateway_token.get_secret_value()}"
+    if options is not None or metadata:
+        headers.update((options or GatewayOptions()).headers(metadata))
+    return headers
+
+
+def answering_step(headers: Mapping[str, str], count: int) -> int:
+    """Which of ``count`` steps answered, from ``cf-aig-step``."""
+    step = parse_gateway_headers(headers).step
+    if step is None:
+        if count == 1:
+            return 0  # guess: a one-step answer may come without cf-aig-step; it can only be that step
+        raise errors.MalformedResponseError("the Universal Endpoint answered without cf-aig-step: cannot tell which "
+                                            "route answered")
+    if not 0 <= step < count:
+        raise errors.MalformedResponseError(f"cf-aig-step {step} is not one of the {count} steps sent")
+    return step
+
+
+@dataclass(slots=True)
+class Segment:
+    """One Universal Endpoint request: the steps it carries (chain index, route, context) and a wait."""
+
+    steps: list[tuple[int, Route, CallContext]]
+    delay: float = 0.0
+
+    @property
+    def routes(self) -> list[Route]:
+        return [r for _, r, _ in self.steps]
+
+
+class GatewayCall:
+    """The books of one gateway-mode call."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        ctx: CallContext,
+        *,
+        policy: FallbackPolicy,
+        limits: Limits,
+        breaker: CircuitBreaker | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.routes = list(routes)
+        self.ctx = ctx
+        self.policy = policy
+        self.limits = limits
+        self.breaker = breaker
+        self.clock = clock
+        extra = limits.retry.max_retries
+        self.max_attempts = limits.max_attempts if limits.max_attempts is not None else len(self.routes) + extra
+        self.attempts: list[AttemptInfo] = []
+        self.records: list[Any] = []
+        self.errors: list[Exception] = []
+        self.sent = 0
+        self._start = 0
+        self._delay = 0.0
+        self._tries = 0
+        self._noted: set[int] = set()
+        self._note = ""
+
+    def next(self) -> Segment:
+        steps: list[tuple[int, Route, CallContext]] = []
+        for i in range(self._start, len(self.routes)):
+            route = self.routes[i]
+            if self.breaker is not None and self.breaker.state(route.model) == "open":
+                if i not in self._noted:
+                    self._noted.add(i)
+                    skip = CircuitOpenError(route.model, self.breaker.retry_in(route.model))
+                    self.errors.append(skip)
+                    self.attempts.append(AttemptInfo(route.model, skip.reason, str(skip), 0.0))
+                continue
+            steps.append((i, route, replace(self.ctx, attempt=i, fallback=i > 0)))
+        if not steps:
+            raise self._final()
+        if self.sent >= self.max_attempts:
+            self._note = f"attempt budget of {self.max_attempts} used up"
+            raise self._final()
+        if self.ctx.deadline is not None and self.clock() >= self.ctx.deadline:
+            self._note = "the call's deadline passed"
+            raise self._final()
+        self.sent += 1
+        delay, self._delay = self._delay, 0.0
+        return Segment(steps, delay)
+
+    def _steps_failed(self, seg: Segment, upto: int, health: bool) -> None:
+        """Steps ``0..upto-1`` of ``seg`` failed inside the gateway."""
+        for pos in range(upto):
+            i, route, _ = seg.steps[pos]
+            err = GatewayStepFailed(route.model, i)
+            self.errors.append(err)
+            self.attempts.append(AttemptInfo(route.model, STEP_FAILED, None, 0.0))
+            if self.breaker is not None:
+                (self.breaker.failure if health else self.breaker.release)(route.model)
+
+    def succeeded(self, result: Any, seg: Segment, k: int) -> Any:
+        self._steps_failed(seg, k, True)
+        if self.breaker is not None:
+            self.breaker.success(seg.steps[k][1].model)
+        result.attempts = [*self.attempts, *result.attempts]
+        result.records = [*self.records, *result.records]
+        return result
+
+    def failed(self, exc: BaseException, seg: Segment, k: int | None, latency: float = 0.0) -> bool:
+        """Record a failed request. ``k``: the step that answered, when known. True: raise ``exc``."""
+        self.records.extend(getattr(exc, "records", None) or [])
+        health = self.policy.counts_against(exc)
+        known = k is not None or isinstance(exc, errors.APIError)
+        pos = k if k is not None else len(seg.steps) - 1  # an error answer is the last step's
+        if known:
+            self._steps_failed(seg, pos, health)
+        route = seg.steps[pos if known else 0][1]
+        self.attempts.append(AttemptInfo(route.model, type(exc).__name__, str(exc)[:300], latency))
+        if isinstance(exc, Exception):
+            self.errors.append(exc)
+        if self.breaker is not None and known:
+            (self.breaker.failure if health else self.breaker.release)(route.model)
+        if not isinstance(exc, Exception) or not self.policy.should_fall_back(exc):
+            annotate(exc, self.attempts, self.records)
+            return True
+        if known:
+            self._start = seg.steps[pos][0] + 1
+            self._tries = 0
+        else:  # no answer at all (connection refused, timeout before the first byte): maybe retry the request
+            self._tries += 1
+            delay = self.limits.retry.delay(self._tries - 1, exc) if retryable(exc) else None  # type: ignore[arg-type]
+            if delay is None or (self.ctx.deadline is not None and self.clock() + delay >= self.ctx.deadline):
+                self._start = len(self.routes)
+            else:
+                self._delay = delay
+        return False
+
+    def interrupted(self, exc: BaseException, seg: Segment, k: int) -> BaseException:
+        """A stream failed after its first chunk: report and annotate, no fallback."""
+        self.records.extend(getattr(exc, "records", None) or [])
+        self._steps_failed(seg, k, True)
+        route = seg.steps[k][1]
+        self.attempts.append(AttemptInfo(route.model, type(exc).__name__, str(exc)[:300], 0.0))
+        if self.breaker is not None and self.policy.counts_against(exc):
+            self.breaker.failure(route.model)
+        return annotate(exc, self.attempts, self.records)
+
+    def _final(self) -> BaseException:
+        if not self.errors:
+            return annotate(errors.TimeoutError(f"no attempt was made: {self._note or 'no route to try'}"),
+                            self.attempts, self.records)
+        if len(self.routes) == 1 and len(self.errors) == 1 and not isinstance(self.errors[0], CircuitOpenError):
+            return annotate(self.errors[0], self.attempts, self.records)
+        return all_failed(self.errors, self.attempts, self.records, self._note)
+
+
+def prepared_for(route: Route, p: Prepared) -> Prepared:
+    """``p`` parsed as a gateway answer (its ``cf-aig-*`` headers read even for a direct Workers AI route)."""
+    if route.via_gateway:
+        return p
+    return replace(p, route=replace(route, via_gateway=True))
+
+
+__all__ = [
+    "STEP_FAILED",
+    "GatewayCall",
+    "Segment",
+    "answering_step",
+    "build_steps",
+    "prepared_for",
+    "step_config",
+    "universal_headers",
+]

@@ -1,0 +1,160 @@
+"""Per-call route choice: gradual rollouts by consistent hashing of a user id, and tier rules.
+
+>>> policy = RoutingPolicy(
+...     tiers=[TierRule(match={"tier": "premium"}, model="openai/gpt-4o")],
+...     rollout=Rollout("@cf/google/gemma-4-26b-a4b-it", percent=10),
+... )
+>>> policy.choose(CallContext(user="u-42", metadata={"tier": "premium"}), "@cf/meta/llama-3.1-8b-instruct").model
+'openai/gpt-4o'
+
+The bucket of a user is ``sha256(salt + ":" + user_id)`` reduced to 0..9999, so it is the same in
+every process and on every machine, and raising the percentage only ever adds users to the new
+route (10% → 50% keeps the first 10%). A rollout's salt defaults to its new route, so two rollouts
+pick independent sets of users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cfgateway.calls import CallContext
+from cfgateway.errors import ConfigError
+
+BUCKETS = 10_000
+
+
+def bucket(user_id: str, salt: str = "") -> int:
+    """The user's stable bucket in ``0..9999``."""
+    digest = hashlib.sha256(f"{salt}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """Send ``percent`` % of users to ``new_route``, the rest to ``old_route`` (default: the chain's primary).
+
+    Calls without a user id stay on the old route (guess: a rollout should never surprise
+    anonymous traffic; pass a session id as ``user`` to include it).
+    """
+
+    new_route: str
+    percent: float
+    old_route: str | None = None
+    salt: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.percent <= 100:
+            raise ConfigError(f"rollout percent must be between 0 and 100, got {self.percent}")
+
+    def includes(self, user_id: str | None) -> bool:
+        if user_id is None or self.percent <= 0:
+            return False
+        return bucket(user_id, self.salt or self.new_route) < round(self.percent * BUCKETS / 100)
+
+    def choose(self, user_id: str | None, default: str) -> str:
+        return self.new_route if self.includes(user_id) else (self.old_route or default)
+
+
+Matcher = Any  # a value (equality), a set/list/tuple/frozenset (membership) or a callable(value) -> bool
+
+
+@dataclass(frozen=True, slots=True)
+class TierRule:
+    """Calls whose metadata matches every key of ``match`` go to ``model``.
+
+    The key ``"user"`` matches the call's user id. Values match by equality, by membership when the
+    rule value is a set/list/tuple, or by calling it when it is callable. ``fallbacks=None`` keeps
+    the chain's other routes behind ``model``; a list replaces them for these calls.
+    """
+
+    match: Mapping[str, Matcher]
+    model: str
+    fallbacks: Sequence[str] | None = None
+
+    def matches(self, ctx: CallContext) -> bool:
+        for key, want in self.match.items():
+            have = ctx.user if key == "user" and key not in ctx.metadata else ctx.metadata.get(key)
+            if callable(want):
+                if not want(have):
+                    return False
+            elif isinstance(want, (set, frozenset, list, tuple)):
+                if have not in want:
+                    return False
+            elif have != want:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    """The primary route for one call, the routes behind it (``None`` = the chain's own), and why."""
+
+    model: str
+    fallbacks: tuple[str, ...] | None = None
+    reason: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPolicy:
+    """Tier rules first (the first match wins), then rollouts (the first that includes the user)."""
+
+    tiers: Sequence[TierRule] = ()
+    rollouts: Sequence[Rollout] = ()
+    custom: Callable[[CallContext], str | None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        rollout: Rollout | Sequence[Rollout] | None = None,
+        tiers: Sequence[TierRule] | None = None,
+        route: Callable[[CallContext], str | None] | None = None,
+    ) -> RoutingPolicy | None:
+        """A policy from ``build_client``'s keywords, or ``None`` when none was given."""
+        rollouts: tuple[Rollout, ...] = ()
+        if isinstance(rollout, Rollout):
+            rollouts = (rollout,)
+        elif rollout is not None:
+            rollouts = tuple(rollout)
+        if not rollouts and not tiers and route is None:
+            return None
+        return cls(tuple(tiers or ()), rollouts, route)
+
+    def models(self) -> list[str]:
+        """Every model string the policy can choose (to resolve and check them up front)."""
+        out: list[str] = []
+        for t in self.tiers:
+            out.extend([t.model, *(t.fallbacks or ())])
+        for r in self.rollouts:
+            out.append(r.new_route)
+            if r.old_route:
+                out.append(r.old_route)
+        return list(dict.fromkeys(out))
+
+    def choose(self, ctx: CallContext, default: str) -> RouteChoice:
+        if self.custom is not None:
+            picked = self.custom(ctx)
+            if picked:
+                return RouteChoice(picked, None, "custom")
+        for i, t in enumerate(self.tiers):
+            if t.matches(ctx):
+                fb = tuple(t.fallbacks) if t.fallbacks is not None else None
+                return RouteChoice(t.model, fb, f"tier:{i}")
+        for r in self.rollouts:
+            if r.includes(ctx.user):
+                return RouteChoice(r.new_route, None, f"rollout:{r.new_route}:{r.percent:g}%")
+        for r in self.rollouts:
+            if r.old_route:
+                return RouteChoice(r.old_route, None, "rollout:old")
+        return RouteChoice(default, None, "default")
+
+
+def order_routes(choice: RouteChoice, chain: Sequence[str]) -> list[str]:
+    """The routes of one call: the chosen one first, then its fallbacks (or the chain's other routes)."""
+    rest = choice.fallbacks if choice.fallbacks is not None else chain
+    return list(dict.fromkeys([choice.model, *rest]))
+
+
+__all__ = ["BUCKETS", "Rollout", "RouteChoice", "RoutingPolicy", "TierRule", "bucket", "order_routes"]
