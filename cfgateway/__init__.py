@@ -69,6 +69,12 @@ _LAZY: dict[str, str] = {
     "UsageRecord": "cfgateway.ledger",
     "open_ledger": "cfgateway.ledger",
     "Budget": "cfgateway.budget",
+    "FallbackChain": "cfgateway.fallback",
+    "AllRoutesFailed": "cfgateway.fallback",
+    "build_client": "cfgateway.fallback",
+    "Rollout": "cfgateway.rollout",
+    "TierRule": "cfgateway.rollout",
+    "RoutingPolicy": "cfgateway.rollout",
     "CostTracker": "cfgateway.budget",
 }
 
@@ -78,8 +84,10 @@ if TYPE_CHECKING:
     from cfgateway.catalog import Catalog, ModelInfo, get_model, load_catalog
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
+    from cfgateway.fallback import AllRoutesFailed, FallbackChain, build_client
     from cfgateway.ledger import UsageRecord, open_ledger
     from cfgateway.pricing import cost_of
+    from cfgateway.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routes import GatewayOptions, Route, resolve_route
 
 
@@ -94,6 +102,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "APIError",
+    "AllRoutesFailed",
+    "FallbackChain",
+    "Rollout",
+    "RoutingPolicy",
+    "TierRule",
+    "build_client",
     "AsyncClient",
     "AttemptInfo",
     "AuthenticationError",

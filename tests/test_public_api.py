@@ -15,6 +15,7 @@ CFGATEWAY = {
     "RequestTooLargeError", "Route", "Secret", "ServerError", "Settings", "StreamInterrupted", "TimeoutError",
     "ToolCall", "ToolCallChunk", "ToolSpec", "TransportError", "Usage", "UsageRecord", "cost_of", "get_model",
     "load_catalog", "load_settings", "open_ledger", "resolve_route",
+    "AllRoutesFailed", "FallbackChain", "Rollout", "RoutingPolicy", "TierRule", "build_client",
 }
 
 
