@@ -39,6 +39,10 @@ class UniversalMode:
         self.client = chain  # the chain is the Client whose transport, tracker and catalog are used
         self.url = universal_url(chain.settings)
         self.config_override = dict(config) if config else None
+        # Each step gets a share of the client's read timeout (90%), so a slow step fails over inside the
+        # gateway instead of the whole request timing out on our side.
+        timeout_ms = chain.settings.timeout * 1000 * 0.9 / max(1, len(chain.models))
+        self.default_timeout_ms = max(50, int(timeout_ms))
 
     # -- helpers ---------------------------------------------------------------------------
     def start(self, ctx: CallContext) -> GatewayCall:
@@ -54,7 +58,7 @@ class UniversalMode:
     ) -> tuple[list[Prepared], bytes, dict[str, str]]:
         prepared = [prepare_chat(r, req, stream=stream, options=None, ctx=c) for _, r, c in seg.steps]
         body = build_steps(seg.routes, [p.body for p in prepared], operation="chat",
-                           config=step_config(opts, self.config_override))
+                           config=step_config(opts, self.config_override, default_timeout_ms=self.default_timeout_ms))
         meta = dict(ctx.metadata)
         if ctx.user:
             meta.setdefault("user", ctx.user)

@@ -46,7 +46,7 @@ class EmbedJob:
         if ctx.user:
             meta.setdefault("user", ctx.user)
         self.headers = universal_headers(self.client.settings, options, meta)
-        self.config = step_config(options, mode.config_override)
+        self.config = step_config(options, mode.config_override, default_timeout_ms=mode.default_timeout_ms)
 
     def latency(self) -> float:
         return time.perf_counter() - self.started

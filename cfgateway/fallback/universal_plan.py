@@ -29,8 +29,13 @@ from cfgateway.types import AttemptInfo
 STEP_FAILED = "gateway_step_failed"
 
 
-def step_config(options: GatewayOptions | None, override: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """A step's ``config`` (requestTimeout ms, maxAttempts, retryDelay ms, backoff) from the gateway options."""
+def step_config(
+    options: GatewayOptions | None, override: Mapping[str, Any] | None = None, *, default_timeout_ms: int | None = None
+) -> dict[str, Any] | None:
+    """A step's ``config`` (requestTimeout ms, maxAttempts, retryDelay ms, backoff) from the gateway options.
+
+    ``default_timeout_ms`` is used when neither gives a requestTimeout, so that the gateway moves on to the
+    next step before the client's own read timeout gives up on the whole request."""
     cfg: dict[str, Any] = {}
     if options is not None:
         if options.request_timeout_ms is not None:
@@ -42,6 +47,8 @@ def step_config(options: GatewayOptions | None, override: Mapping[str, Any] | No
         if options.backoff is not None:
             cfg["backoff"] = options.backoff
     cfg.update(override or {})
+    if default_timeout_ms is not None:
+        cfg.setdefault("requestTimeout", default_timeout_ms)
     return cfg or None
 
 
