@@ -1,0 +1,234 @@
+"""LangChain adapter vs the competitors, side by side in one run on the same loopback emulator.
+
+1. Per-call ``invoke`` time, interleaved (A, B, C, A, B, C, ...): ``ChatCloudflare`` vs langchain-openai's
+   ``ChatOpenAI`` on the emulator's OpenAI-compatible ``/ai/v1`` route vs langchain-cloudflare's
+   ``ChatCloudflareWorkersAI`` on the native ``/ai/run`` route.
+2. Time to embed 5,000 texts with the emulator adding 20 ms to every request (a ``delay`` fault):
+   ``CloudflareEmbeddings`` vs langchain-cloudflare's ``CloudflareWorkersAIEmbeddings``, sync and async.
+3. Import time in fresh interpreters (median of several): ``import langchain_cfgateway`` and importing its
+   classes vs ``import langchain_core.language_models`` (and ``BaseChatModel``, which every chat model pays).
+
+The emulator runs in a child process so it does not share the GIL with the clients. The competitors are
+never dependencies of this project: run the bench from a scratch venv::
+
+    python3 -m venv .bench-venv
+    .bench-venv/bin/pip install -e '.[dev]' langchain-openai langchain-cloudflare
+    .bench-venv/bin/python bench/langchain_bench.py [--calls 300] [--texts 5000] [--delay 0.02]
+
+The embeddings line also prints the emulator's own work for the same 50 requests sent one at a time
+without the delay: the emulator serves one request at a time, so no client can finish faster than that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+CHAT_MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+EMBED_MODEL = "@cf/baai/bge-base-en-v1.5"
+TOKEN = "test-token"
+ACCOUNT = "acct"
+
+
+def serve_forever() -> None:
+    """Child process: an emulator on a free loopback port until stdin closes."""
+    from cfgateway.emulator.server import EmulatorServer
+
+    with EmulatorServer() as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise RuntimeError(f"the emulator did not start: {url!r}")
+    return proc, url
+
+
+def control(url: str, path: str, payload: Any = None, method: str = "POST") -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(f"{url}/__emulator/{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback emulator only
+        return json.loads(r.read())
+
+
+def ms(values: list[float]) -> str:
+    s = sorted(values)
+    return (f"median {statistics.median(s) * 1e3:7.3f} ms  mean {statistics.fmean(s) * 1e3:7.3f} ms  "
+            f"p90 {s[int(len(s) * 0.9)] * 1e3:7.3f} ms")
+
+
+def bench_invoke(url: str, calls: int) -> None:
+    from langchain_cloudflare import ChatCloudflareWorkersAI
+    from langchain_openai import ChatOpenAI
+
+    from langchain_cfgateway import ChatCloudflare
+
+    base = f"{url}/client/v4"
+    ours = ChatCloudflare(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base, max_tokens=16)
+    oai = ChatOpenAI(model=CHAT_MODEL, base_url=f"{base}/accounts/{ACCOUNT}/ai/v1", api_key=TOKEN, max_tokens=16)
+    lcf = ChatCloudflareWorkersAI(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base,
+                                  max_tokens=16)
+    sides: dict[str, Callable[[], Any]] = {
+        "ChatCloudflare (cfgateway, /ai/run)": lambda: ours.invoke("Say hello in one word"),
+        "ChatOpenAI (langchain-openai, /ai/v1)": lambda: oai.invoke("Say hello in one word"),
+        "ChatCloudflareWorkersAI (langchain-cloudflare, /ai/run)": lambda: lcf.invoke("Say hello in one word"),
+    }
+    import httpx
+
+    http = httpx.Client(timeout=60)
+    raw_url = f"{base}/accounts/{ACCOUNT}/ai/run/{CHAT_MODEL}"
+    raw_body = json.dumps({"messages": [{"role": "user", "content": "Say hello in one word"}], "max_tokens": 16})
+    raw_headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    # context only: the HTTP floor without LangChain (not a competitor)
+    sides["raw httpx POST, no LangChain (floor)"] = lambda: json.loads(
+        http.post(raw_url, content=raw_body, headers=raw_headers).content)["result"]["response"]
+    for name, fn in sides.items():
+        assert fn(), name
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    for _ in range(30):  # warm-up: connections, caches
+        for fn in sides.values():
+            fn()
+    for _ in range(calls):
+        for name, fn in sides.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    print(f"\n== invoke: {calls} calls per side, interleaved ==")
+    ours_med = statistics.median(times["ChatCloudflare (cfgateway, /ai/run)"])
+    for name, v in times.items():
+        ratio = statistics.median(v) / ours_med
+        print(f"{name:<56} {ms(v)}   {ratio:5.2f}x ours")
+
+
+def bench_embed(url: str, n: int, rounds: int, delay: float = 0.02) -> None:
+    import httpx
+    from langchain_cloudflare import CloudflareWorkersAIEmbeddings
+
+    from langchain_cfgateway import CloudflareEmbeddings
+
+    texts = [f"document {i}: Workers AI embeddings for retrieval, batch test number {i % 97}" for i in range(n)]
+    # The emulator's own work (hashing + JSON for 768-dim vectors), one request at a time, no delay:
+    # a floor no client can go under when the emulator handles one request at a time.
+    with httpx.Client(timeout=120) as http:
+        t = time.perf_counter()
+        for i in range(0, n, 100):
+            http.post(f"{url}/client/v4/accounts/{ACCOUNT}/ai/run/{EMBED_MODEL}", json={"text": texts[i:i + 100]},
+                      headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
+        floor = time.perf_counter() - t
+    control(url, "faults", {"path": "*/ai/run/@cf/baai/*", "kind": "delay", "delay_s": delay, "times": None})
+    ours = CloudflareEmbeddings(model=EMBED_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=f"{url}/client/v4")
+    theirs = CloudflareWorkersAIEmbeddings(model_name=EMBED_MODEL, account_id=ACCOUNT, api_token=TOKEN,
+                                           api_base_url=f"{url}/client/v4/accounts")
+    sides: dict[str, Callable[[], list[list[float]]]] = {
+        "CloudflareEmbeddings.embed_documents (cfgateway)": lambda: ours.embed_documents(texts),
+        "CloudflareWorkersAIEmbeddings.embed_documents": lambda: theirs.embed_documents(texts),
+        "CloudflareEmbeddings.aembed_documents (cfgateway)": lambda: asyncio.run(ours.aembed_documents(texts)),
+        "CloudflareWorkersAIEmbeddings.aembed_documents": lambda: asyncio.run(theirs.aembed_documents(texts)),
+    }
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    requests: dict[str, int] = {}
+    first: list[list[float]] | None = None
+    for _ in range(rounds):
+        for name, fn in sides.items():
+            control(url, "requests", method="DELETE")
+            t = time.perf_counter()
+            vectors = fn()
+            times[name].append(time.perf_counter() - t)
+            requests[name] = len(control(url, "requests", method="GET"))
+            assert len(vectors) == n, name
+            first = first or vectors
+            assert vectors[0] == first[0] and vectors[-1] == first[-1], f"{name}: different vectors"
+    control(url, "faults", method="DELETE")
+    print(f"\n== embed {n} texts, +{delay * 1e3:.0f} ms per request, {rounds} interleaved rounds (best shown) ==")
+    best = {k: min(v) for k, v in times.items()}
+    for name, b in best.items():
+        print(f"{name:<52} {b:7.3f} s  ({requests[name]} requests)")
+    label = "emulator work alone (raw httpx, 100/request, no delay)"
+    print(f"{label:<52} {floor:7.3f} s  ({-(-n // 100)} requests)")
+    for mode in ("embed_documents", "aembed_documents"):
+        o = best[f"CloudflareEmbeddings.{mode} (cfgateway)"]
+        t = best[f"CloudflareWorkersAIEmbeddings.{mode}"]
+        print(f"{mode}: cfgateway is {t / o:5.1f}x faster (target >= 10x)")
+
+
+_OURS = "from langchain_cfgateway import ChatCloudflare, CloudflareEmbeddings, get_cloudflare_callback"
+IMPORTS = {
+    "import langchain_core.language_models": "import langchain_core.language_models",
+    "from langchain_core.language_models import BaseChatModel": (
+        "from langchain_core.language_models import BaseChatModel"),
+    "import langchain_cfgateway": "import langchain_cfgateway",
+    _OURS: _OURS,
+    "import langchain_cloudflare": "import langchain_cloudflare",
+}
+
+
+def _import_seconds(*stmts: str) -> list[float]:
+    """Seconds each of ``stmts`` takes, in order, in one fresh interpreter (start-up excluded)."""
+    timed = "; ".join(f"t = time.perf_counter(); {s}; out.append(time.perf_counter() - t)" for s in stmts)
+    code = f"import time; out = []; {timed}; print(out)"
+    res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return [float(x) for x in res.stdout.strip().strip("[]").split(",")]
+
+
+BASE_CHAT = "from langchain_core.language_models import BaseChatModel"
+
+
+def bench_import(rounds: int) -> None:
+    times: dict[str, list[float]] = {k: [] for k in IMPORTS}
+    added: dict[str, list[float]] = {"langchain_cfgateway (3 names)": [], "langchain_cloudflare": []}
+    for _ in range(rounds):
+        for name, stmt in IMPORTS.items():
+            times[name].append(_import_seconds(stmt)[0])
+        added["langchain_cfgateway (3 names)"].append(_import_seconds(BASE_CHAT, IMPORTS[_OURS])[1])
+        added["langchain_cloudflare"].append(_import_seconds(BASE_CHAT, "import langchain_cloudflare")[1])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    base = med["import langchain_core.language_models"]
+    chat_base = med[BASE_CHAT]
+    print(f"\n== import time in a fresh interpreter (start-up excluded), median of {rounds} ==")
+    for name, m in med.items():
+        print(f"{m:6.3f} s  {m - base:+6.3f} vs language_models  {m - chat_base:+6.3f} vs BaseChatModel   {name}")
+    print("added on top of BaseChatModel in the same interpreter (what a LangChain app pays extra):")
+    for name, v in added.items():
+        print(f"  {statistics.median(v):+6.3f} s  {name}   (target for ours <= +0.100 s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--texts", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--delay", type=float, default=0.02, help="seconds the emulator adds to each embedding request")
+    ap.add_argument("--import-rounds", type=int, default=11)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve_forever()
+        return
+    proc, url = start_emulator()
+    try:
+        bench_invoke(url, args.calls)
+        bench_embed(url, args.texts, args.rounds, args.delay)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+    bench_import(args.import_rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""``CloudflareEmbeddings``: LangChain embeddings over cfgateway's core client.
+
+Batches at the model's limit (from the catalog: 100 for bge, 32 for qwen3-embedding, 2048 for
+OpenAI), runs up to ``max_concurrency`` batches at once (threads for sync, tasks for async),
+keeps the input order, and rejects empty or oversized inputs before sending, naming the index.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from langchain_core.embeddings import Embeddings
+from pydantic import ConfigDict, Field, model_validator
+
+from langchain_cfgateway._connection import CloudflareConnection, refuse_unknown
+
+DEFAULT_EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5"
+
+
+class CloudflareEmbeddings(CloudflareConnection, Embeddings):
+    """Embeddings from Workers AI (``@cf/baai/bge-*``, ``@cf/qwen/qwen3-embedding-0.6b``, ...) or an
+    OpenAI-wire provider behind AI Gateway (``openai/text-embedding-3-small``,
+    ``custom-deepinfra/Qwen/Qwen3-Embedding-8B``).
+
+    >>> from langchain_cfgateway import CloudflareEmbeddings
+    >>> emb = CloudflareEmbeddings()                      # bge-base, settings from CLOUDFLARE_*  # doctest: +SKIP
+    >>> emb.embed_documents(["a", "b"])                                                        # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
+
+    model: str = Field(default=DEFAULT_EMBEDDING_MODEL, alias="model_name")
+    batch_size: int | None = Field(default=None, ge=1)
+    """Texts per request; default: the model's limit from the catalog."""
+    max_concurrency: int = Field(default=8, ge=1)
+    """Batches in flight at once."""
+    pooling: Literal["mean", "cls"] | None = None
+    """bge models only: ``"cls"`` is more accurate on long inputs (not compatible with ``"mean"`` vectors)."""
+    show_progress_bar: bool = False
+    """A tqdm bar over texts embedded (tqdm is imported only when this is on)."""
+
+    _ALIASES: ClassVar[dict[str, str]] = {"profile": "config_profile"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        return refuse_unknown(cls, data, aliases=cls._ALIASES)
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "max_concurrency": self.max_concurrency,
+            "progress": self.show_progress_bar,
+            "pooling": self.pooling,
+        }
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order. ``[]`` for ``[]``."""
+        if isinstance(texts, list) and not texts:
+            return []
+        return self._client().embed(texts, **self._options()).vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._client().embed([text], **self._options()).vectors[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        if isinstance(texts, list) and not texts:
+            return []
+        resp = await self._client().aembed(texts, **self._options())
+        return resp.vectors
+
+    async def aembed_query(self, text: str) -> list[float]:
+        resp = await self._client().aembed([text], **self._options())
+        return resp.vectors[0]
+
+
+__all__ = ["CloudflareEmbeddings"]
