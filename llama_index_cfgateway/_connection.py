@@ -1,0 +1,201 @@
+"""Connection fields shared by :class:`CloudflareLLM` and :class:`CloudflareEmbedding`.
+
+Settings resolve once, at construction, through :func:`cfgateway.config.load_settings`
+(arguments > ``CLOUDFLARE_*`` / ``CFGATEWAY_*`` environment > ``cfgateway.toml`` profile >
+defaults); the model's route is checked then too, so a missing account id or token fails at
+construction with the setting's name. The core client is built on first use, once per instance,
+and pooled. Tokens are ``SecretStr`` fields excluded from ``repr``, ``to_dict``/``to_json`` and
+the payloads LlamaIndex puts in its events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator
+
+if TYPE_CHECKING:
+    from cfgateway.catalog import Catalog, ModelInfo
+    from cfgateway.client import Client
+    from cfgateway.config import Settings
+
+Endpoint = Literal["auto", "native", "openai", "compat", "direct", "gateway"]
+_BUILD_LOCK = threading.Lock()
+_SETTING_FIELDS = ("account_id", "api_token", "gateway_id", "gateway_token", "base_url", "gateway_base_url",
+                   "timeout", "max_retries")
+
+
+def refuse_unknown(cls: type[BaseModel], data: Any, aliases: Mapping[str, str] | None = None) -> Any:
+    """A clear error naming the accepted arguments, instead of keeping (or sending) unknown ones."""
+    if not isinstance(data, dict):
+        return data
+    known = set(cls.model_fields)
+    known.update(f.alias for f in cls.model_fields.values() if f.alias)
+    unknown = sorted(k for k in data if k not in known and k not in (aliases or {}) and k != "class_name")
+    if unknown:
+        public = ", ".join(sorted(k for k in known if not k.startswith("_")))
+        raise TypeError(f"{cls.__name__} got unknown argument(s) {', '.join(unknown)}; it takes: {public}")
+    if aliases:
+        data = dict(data)
+        for alias, name in aliases.items():
+            if alias in data:
+                value = data.pop(alias)
+                data.setdefault(name, value)
+    return data
+
+
+class CloudflareConnection(BaseModel):
+    """Where and how to reach Cloudflare (every field optional: the environment fills the rest)."""
+
+    account_id: str | None = Field(default=None, description="Cloudflare account id (CLOUDFLARE_ACCOUNT_ID).")
+    api_token: SecretStr | None = Field(
+        default=None, exclude=True, repr=False, description="Workers AI API token (CLOUDFLARE_API_TOKEN)."
+    )
+    gateway_id: str | None = Field(
+        default=None, description="AI Gateway id (CLOUDFLARE_AI_GATEWAY_ID); set = requests go through the gateway."
+    )
+    gateway_token: SecretStr | None = Field(
+        default=None, exclude=True, repr=False,
+        description="Authenticated-gateway token (CLOUDFLARE_AI_GATEWAY_TOKEN).",
+    )
+    base_url: str | None = Field(default=None, description="Cloudflare API base URL (CLOUDFLARE_API_BASE_URL).")
+    gateway_base_url: str | None = Field(default=None, description="AI Gateway base URL.")
+    # Typed Any so cfgateway.routes loads at construction, not at import; always a GatewayOptions or None.
+    gateway_options: Any = Field(
+        default=None,
+        description="Default cf-aig-* options: a cfgateway.routes.GatewayOptions (cache TTL, metadata, custom cost, "
+        "...) or a dict of its fields.",
+    )
+    fallbacks: list[str] | None = Field(
+        default=None, description="Model strings tried in order when the primary fails with a retryable error."
+    )
+    fallback_mode: Literal["client", "gateway"] | None = None
+    profile: str | None = Field(default=None, description="A cfgateway.toml profile (CFGATEWAY_PROFILE).")
+    endpoint: Endpoint = "auto"
+    timeout: float | None = Field(
+        default=None, description="Seconds per request, the same sync and async (default: cfgateway's 60 s)."
+    )
+    max_retries: int | None = Field(default=None, ge=0)
+    tracker: Any = Field(
+        default=None, exclude=True, repr=False,
+        description="A cfgateway.budget.CostTracker (budgets, shared ledger); never serialised.",
+    )
+
+    _settings: Settings | None = PrivateAttr(default=None)
+    _cf_client: Any = PrivateAttr(default=None)
+    _cf_client_key: Any = PrivateAttr(default=None)
+
+    @field_validator("gateway_options", mode="before")
+    @classmethod
+    def _options_from_dict(cls, value: Any) -> Any:
+        from cfgateway.routes import GatewayOptions
+
+        if isinstance(value, Mapping):
+            return GatewayOptions(**value)
+        if value is not None and not isinstance(value, GatewayOptions):
+            raise TypeError(f"gateway_options must be a GatewayOptions or a dict, not {type(value).__name__}")
+        return value
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Resolved here, not in a validator, so a ConfigError reaches the caller as itself
+        # (pydantic would wrap it in a ValidationError).
+        self._settings = self._resolve_settings()
+
+    def _resolve_settings(self) -> Settings:
+        from cfgateway.config import load_settings
+        from cfgateway.routes import resolve_route
+
+        overrides = {name: getattr(self, name) for name in _SETTING_FIELDS}
+        settings = load_settings(profile=self.profile, **overrides)
+        # Show what will be used (tokens stay SecretStr, never printed or serialised).
+        for name in ("account_id", "gateway_id"):
+            if getattr(self, name) is None and getattr(settings, name):
+                object.__setattr__(self, name, getattr(settings, name))
+        for name in ("api_token", "gateway_token"):
+            secret = getattr(settings, name)
+            if getattr(self, name) is None and secret:
+                object.__setattr__(self, name, SecretStr(secret.get_secret_value()))
+        for model in (self._model_string(), *(self.fallbacks or ())):
+            resolve_route(model, settings, self.endpoint)  # fail now, naming the missing setting
+        return settings
+
+    # Each subclass names its model string.
+    def _model_string(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved :class:`cfgateway.config.Settings` (tokens masked in its repr)."""
+        if self._settings is None:  # built without __init__ (model_validate, model_construct)
+            self._settings = self._resolve_settings()
+        return self._settings
+
+    def _client(self) -> Client:
+        """The pooled core client (built once; rebuilt only when the model or fallbacks change)."""
+        key = (self._model_string(), tuple(self.fallbacks or ()))
+        client = self._cf_client
+        if client is not None and self._cf_client_key == key:
+            return client  # type: ignore[no-any-return]
+        with _BUILD_LOCK:
+            if self._cf_client is None or self._cf_client_key != key:
+                from cfgateway.fallback import build_client  # deferred: keeps `import` cheap (no httpx)
+
+                kwargs: dict[str, Any] = {
+                    "settings": self.settings,
+                    "endpoint": self.endpoint,
+                    "gateway_options": self.gateway_options,
+                    "tracker": self.tracker,
+                }
+                if self.fallbacks and self.fallback_mode is not None:
+                    kwargs["fallback_mode"] = self.fallback_mode
+                self._cf_client = build_client(key[0], list(key[1]) or None, **kwargs)
+                self._cf_client_key = key
+            return self._cf_client  # type: ignore[no-any-return]
+
+    def _catalog(self) -> Catalog:
+        from cfgateway.catalog import load_catalog
+
+        return load_catalog(self.settings.catalog)
+
+    def _model_info(self, model: str | None = None) -> ModelInfo | None:
+        return self._catalog().get(model or self._model_string())
+
+    def _safe_payload(self) -> dict[str, Any]:
+        """Non-secret facts for LlamaIndex's event payloads."""
+        out: dict[str, Any] = {"model": self._model_string(), "endpoint": self.endpoint}
+        if self.gateway_id:
+            out["gateway_id"] = self.gateway_id
+        if self.fallbacks:
+            out["fallbacks"] = list(self.fallbacks)
+        return out
+
+    def close(self) -> None:
+        """Close the pooled connections (a later call opens new ones)."""
+        client, self._cf_client = self._cf_client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        client, self._cf_client = self._cf_client, None
+        if client is not None:
+            await client.aclose()
+
+    # Private attributes holding sockets, locks or loop-bound objects: never pickled (rebuilt on use).
+    _TRANSIENT: ClassVar[tuple[str, ...]] = ("_cf_client", "_cf_client_key")
+
+    def __getstate__(self) -> dict[Any, Any]:
+        private = self.__pydantic_private__ or {}
+        saved = {k: private[k] for k in self._TRANSIENT if k in private}
+        for k in saved:
+            private[k] = None
+        try:
+            state: dict[Any, Any] = super().__getstate__()
+            return state
+        finally:
+            private.update(saved)
+
+
+__all__ = ["CloudflareConnection", "Endpoint", "refuse_unknown"]

@@ -1,0 +1,135 @@
+"""``CloudflareEmbedding``: a LlamaIndex ``BaseEmbedding`` over cfgateway's core client.
+
+``embed_batch_size`` defaults to the model's per-request limit from the catalog (100 for bge,
+32 for qwen3-embedding, 2048 for OpenAI). LlamaIndex cuts the input into batches of that size;
+async batches then run concurrently, at most ``max_concurrency`` requests in flight per event
+loop (LlamaIndex itself would start them all at once). Input order is kept; empty or oversized
+inputs are refused before sending, naming the index. ``model_name`` is the real model string,
+so every batch is priced; the usage records reach a :class:`CloudflareCostHandler` on the
+embedding's callback manager. The user id and tags of ``instrument_tags`` (see
+:mod:`llama_index_cfgateway._request`) go with every batch, as for the LLM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from typing import Any, ClassVar, Literal
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+
+from llama_index_cfgateway._connection import CloudflareConnection, refuse_unknown
+from llama_index_cfgateway._request import call_context
+
+DEFAULT_EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5"
+_FALLBACK_BATCH = 100
+_MAX_BATCH = 2048  # BaseEmbedding's own upper bound
+RECORDS_HOOK = "on_cfgateway_records"  # duck-typed: CloudflareCostHandler implements it
+_SEMS_LOCK = threading.Lock()
+
+
+class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
+    """Embeddings from Workers AI (``@cf/baai/bge-*``, ``@cf/baai/bge-m3``,
+    ``@cf/qwen/qwen3-embedding-0.6b``, ...) or an OpenAI-wire provider behind AI Gateway
+    (``openai/text-embedding-3-small``, ``custom-deepinfra/Qwen/Qwen3-Embedding-8B``).
+
+    >>> from llama_index.core import Settings
+    >>> from llama_index_cfgateway import CloudflareEmbedding
+    >>> Settings.embed_model = CloudflareEmbedding()   # bge-base, settings from CLOUDFLARE_*  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
+
+    model_name: str = Field(default=DEFAULT_EMBEDDING_MODEL, description="Model string (@cf/... or provider/model).")
+    max_concurrency: int = Field(default=8, ge=1, description="Batch requests in flight at once (async).")
+    pooling: Literal["mean", "cls"] | None = Field(
+        default=None, description="bge models only: 'cls' is more accurate on long inputs (not mean-compatible)."
+    )
+
+    _ALIASES: ClassVar[dict[str, str]] = {"model": "model_name", "api_key": "api_token"}
+    _TRANSIENT: ClassVar[tuple[str, ...]] = ("_cf_client", "_cf_client_key", "_sems")
+    _sems: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        return refuse_unknown(cls, data, cls._ALIASES)
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        if "embed_batch_size" not in self.model_fields_set:
+            info = self._model_info()
+            limit = info.max_batch if info is not None and info.max_batch else _FALLBACK_BATCH
+            self.embed_batch_size = min(limit, _MAX_BATCH)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CloudflareEmbedding"
+
+    def _model_string(self) -> str:
+        return self.model_name
+
+    def to_payload(self) -> dict[str, Any]:
+        return {**super().to_payload(), **self._safe_payload()}
+
+    # -- sending ------------------------------------------------------------------------------
+    def _options(self) -> dict[str, Any]:
+        # The user id / tags of LlamaIndex's instrument_tags reach gateway logs and cost records.
+        return {"max_concurrency": self.max_concurrency, "pooling": self.pooling, "context": call_context()}
+
+    def _report(self, records: list[Any]) -> None:
+        """Hand the batch's usage records to cost handlers on this model's callback manager."""
+        for handler in getattr(self.callback_manager, "handlers", ()):
+            hook = getattr(handler, RECORDS_HOOK, None)
+            if hook is not None:
+                hook(records, operation="embed")
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        resp = self._client().embed(texts, **self._options())
+        self._report(resp.records)
+        return resp.vectors
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        """One semaphore per running event loop: the limit spans every batch LlamaIndex starts."""
+        loop = asyncio.get_running_loop()
+        with _SEMS_LOCK:
+            if self._sems is None:
+                self._sems = weakref.WeakKeyDictionary()
+            sem = self._sems.get(loop)
+            if sem is None:
+                sem = self._sems[loop] = asyncio.Semaphore(self.max_concurrency)
+        return sem  # type: ignore[no-any-return]
+
+    async def _aembed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        async with self._semaphore():
+            resp = await self._client().aembed(texts, **self._options())
+        self._report(resp.records)
+        return resp.vectors
+
+    # -- BaseEmbedding hooks ---------------------------------------------------------------------
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return (await self._aembed([query]))[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self._aembed([text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(list(texts))
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await self._aembed(list(texts))
+
+
+__all__ = ["DEFAULT_EMBEDDING_MODEL", "CloudflareEmbedding"]

@@ -1,0 +1,142 @@
+"""CloudflareEmbedding against the emulator: batches at the model's limit (request log), order kept,
+async concurrency bounded, gateway models, progress bar, input checks, records for the cost handler."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from llama_index.core.callbacks import CallbackManager
+
+from cfgateway import InvalidInputError
+from cfgateway.catalog import default_catalog
+from cfgateway.emulator.config import Fault
+from llama_index_cfgateway import CloudflareCostHandler, CloudflareEmbedding
+
+TEXTS = [f"document {i} talks about topic{i} and word{i * 7}" for i in range(250)]
+
+
+def _sizes(emu: Any) -> list[int]:
+    sizes = []
+    for r in emu.state.requests:
+        body = r.json
+        items = body.get("text") if "text" in body else body.get("input")
+        sizes.append(len(items) if isinstance(items, list) else 1)
+    return sizes
+
+
+@pytest.mark.parametrize(
+    ("model", "limit", "dims"),
+    [("@cf/baai/bge-base-en-v1.5", 100, 768), ("@cf/baai/bge-m3", 100, 1024), ("@cf/qwen/qwen3-embedding-0.6b", 32, 1024)],
+)
+@pytest.mark.parametrize("run_async", [False, True])
+def test_batches_at_the_model_limit_in_order(
+    model: str, limit: int, dims: int, run_async: bool, conn: Any, emu: Any
+) -> None:
+    emb = CloudflareEmbedding(model_name=model, **conn())
+    assert emb.embed_batch_size == limit and emb.model_name == model
+    if run_async:
+        vectors = asyncio.run(emb.aget_text_embedding_batch(TEXTS))
+    else:
+        vectors = emb.get_text_embedding_batch(TEXTS)
+    n = math.ceil(len(TEXTS) / limit)
+    expected = [limit] * (n - 1) + [len(TEXTS) - limit * (n - 1)]
+    assert sorted(_sizes(emu)) == sorted(expected)  # async batches may arrive in any order
+    assert len(vectors) == len(TEXTS) and len(vectors[0]) == dims
+    emu.state.clear()
+    for i in (0, limit - 1, limit, len(TEXTS) - 1):  # the vector of text i is text i's, not a neighbour's
+        assert vectors[i] == emb.get_text_embedding(TEXTS[i])
+    assert emb.get_query_embedding(TEXTS[3]) == vectors[3]
+
+
+@pytest.mark.parametrize(
+    ("model", "requests", "dims", "path"),
+    [("openai/text-embedding-3-small", 1, 1536, "/gw/openai/embeddings"),
+     ("custom-deepinfra/Qwen/Qwen3-Embedding-8B", 1, 4096, "/gw/custom-deepinfra/v1/openai/embeddings")],
+)
+def test_gateway_embedding_models(model: str, requests: int, dims: int, path: str, conn: Any, emu: Any) -> None:
+    emb = CloudflareEmbedding(model_name=model, **conn(gateway=True))
+    info = default_catalog().get(model)
+    assert info is not None and emb.embed_batch_size == min(info.max_batch or 0, 2048)
+    vectors = asyncio.run(emb.aget_text_embedding_batch(TEXTS[:200]))
+    assert len(vectors) == 200 and len(vectors[0]) == dims
+    assert len(emu.state.requests) == requests and emu.state.requests[0].path.endswith(path)
+
+
+def test_a_smaller_batch_size_is_honoured(conn: Any, emu: Any) -> None:
+    emb = CloudflareEmbedding(embed_batch_size=40, **conn())
+    emb.get_text_embedding_batch(TEXTS)
+    assert _sizes(emu) == [40] * 6 + [10]
+
+
+def test_async_batches_run_concurrently_under_the_limit(conn: Any, emu: Any) -> None:
+    emu.state.add_fault(Fault(path="*bge*", kind="delay", delay_s=0.05))
+
+    def peak_for(max_concurrency: int) -> int:
+        emb = CloudflareEmbedding(embed_batch_size=10, max_concurrency=max_concurrency, **conn())
+        client = emb._client()
+        original = client.aembed
+        state = {"now": 0, "peak": 0}
+
+        async def counted(*a: Any, **k: Any) -> Any:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+            try:
+                return await original(*a, **k)
+            finally:
+                state["now"] -= 1
+
+        client.aembed = counted  # type: ignore[method-assign]
+        vectors = asyncio.run(emb.aget_text_embedding_batch(TEXTS[:60]))
+        assert len(vectors) == 60
+        return state["peak"]
+
+    assert peak_for(2) == 2
+    assert peak_for(8) == 6  # every one of the 6 batches in flight at once
+
+
+def test_pooling_is_sent_for_bge(conn: Any, emu: Any) -> None:
+    CloudflareEmbedding(pooling="cls", **conn()).get_text_embedding("hello")
+    assert emu.state.requests[0].json["pooling"] == "cls"
+
+
+def test_show_progress_is_honoured(conn: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    CloudflareEmbedding(**conn()).get_text_embedding_batch(TEXTS[:30], show_progress=True)
+    assert "Generating embeddings" in capsys.readouterr().err
+
+
+def test_empty_input_is_refused_naming_the_index(conn: Any, emu: Any) -> None:
+    with pytest.raises(InvalidInputError, match="input 1 is empty"):
+        CloudflareEmbedding(**conn()).get_text_embedding_batch(["fine", "   "])
+    assert emu.state.requests == []
+
+
+def test_batch_records_reach_the_cost_handler(conn: Any, emu: Any) -> None:
+    cost = CloudflareCostHandler()
+    emb = CloudflareEmbedding(callback_manager=CallbackManager([cost]), **conn())
+    emb.get_text_embedding_batch(TEXTS)
+    asyncio.run(emb.aget_query_embedding("a query"))
+    assert cost.embedding_requests == 4 and cost.successful_requests == 0
+    info = default_catalog().get(emb.model_name)
+    assert info is not None and info.input_price is not None
+    assert cost.embedding_tokens > len(TEXTS)
+    assert cost.embedding_cost == cost.total_cost == cost.embedding_tokens * info.input_price / Decimal(1_000_000)
+    assert cost.by_model[emb.model_name].requests == 4
+
+
+def test_instrument_tags_reach_the_gateway_and_records(conn: Any, emu: Any) -> None:
+    import json
+
+    from llama_index.core.instrumentation.dispatcher import instrument_tags
+
+    cost = CloudflareCostHandler()
+    seen: list[Any] = []
+    cost.on_cfgateway_records = lambda records, operation="embed": seen.extend(records)  # type: ignore[method-assign]
+    emb = CloudflareEmbedding(callback_manager=CallbackManager([cost]), **conn(gateway=True))
+    with instrument_tags({"user_id": "u-9", "tenant": "acme"}):
+        asyncio.run(emb.aget_text_embedding_batch(["one text", "two texts"]))
+    assert json.loads(emu.state.requests[0].headers["cf-aig-metadata"]) == {"tenant": "acme", "user": "u-9"}
+    assert seen and seen[0].user == "u-9" and seen[0].tags == {"tenant": "acme"}
