@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "cfgateway.ledger": 4,
     "cfgateway.budget": 4,
     "cfgateway.reports": 4,
+    "cfgateway.tally": 4,
     "cfgateway.client": 5,
     "cfgateway.calls": 5,
     "cfgateway.embedding": 5,
