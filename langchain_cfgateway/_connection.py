@@ -74,6 +74,9 @@ class CloudflareConnection(BaseModel):
     max_retries: int | None = None
     tracker: Any = Field(default=None, exclude=True, repr=False)
     """A :class:`cfgateway.budget.CostTracker` (budgets and the shared ledger); never serialised."""
+    routing: Any = Field(default=None, exclude=True, repr=False)
+    """A :class:`cfgateway.RoutingPolicy` (``RoutingPolicy.build(rollout=..., tiers=...)``): the route per call,
+    from the call's user id and metadata (``config={"metadata": {"user_id": ...}}``); never serialised."""
 
     _settings: Settings | None = PrivateAttr(default=None)
     _cf_client: Any = PrivateAttr(default=None)  # (cache key, client)
@@ -127,6 +130,8 @@ class CloudflareConnection(BaseModel):
                 }
                 if fallbacks and self.fallback_mode is not None:
                     kwargs["fallback_mode"] = self.fallback_mode
+                if self.routing is not None:
+                    kwargs["routing"] = self.routing
                 cached = self._cf_client = (key, build_client(key[0], key[1], **kwargs))
             return cached[1]  # type: ignore[no-any-return]
 

@@ -82,6 +82,11 @@ class CloudflareConnection(BaseModel):
         default=None, exclude=True, repr=False,
         description="A cfgateway.budget.CostTracker (budgets, shared ledger); never serialised.",
     )
+    routing: Any = Field(
+        default=None, exclude=True, repr=False,
+        description="A cfgateway RoutingPolicy (RoutingPolicy.build(rollout=..., tiers=...)) choosing the route per "
+                    "call from its user id and metadata; never serialised.",
+    )
 
     _settings: Settings | None = PrivateAttr(default=None)
     _cf_client: Any = PrivateAttr(default=None)
@@ -151,6 +156,8 @@ class CloudflareConnection(BaseModel):
                 }
                 if self.fallbacks and self.fallback_mode is not None:
                     kwargs["fallback_mode"] = self.fallback_mode
+                if self.routing is not None:
+                    kwargs["routing"] = self.routing
                 self._cf_client = build_client(key[0], list(key[1]) or None, **kwargs)
                 self._cf_client_key = key
             return self._cf_client  # type: ignore[no-any-return]
