@@ -38,6 +38,7 @@ class ModelInfo:
     pooling: bool = False
     source: str = ""
     as_of: str = ""
+    vision: bool | None = None  # takes image inputs; None = not known
     custom: bool = False  # a user-supplied row (file, env or constructor), not the shipped catalog
 
     @property
@@ -69,6 +70,7 @@ def _row(model: str, r: dict[str, Any], custom: bool = False) -> ModelInfo:
         pooling=bool(r.get("pooling", False)),
         source=r.get("source", ""),
         as_of=r.get("as_of", ""),
+        vision=r.get("vision"),
         custom=custom,
     )
 

@@ -26,3 +26,18 @@ def test_tier_and_rollout_from_config_metadata(emu: Any, conn: Any) -> None:
     assert chosen == {OLD, NEW}  # a 50% rollout over 40 users uses both routes
     sent = emu.state.requests[0].headers["cf-aig-metadata"]
     assert json.loads(sent)["user"] == "u1"
+
+
+def test_images_to_a_text_only_model_fail_before_sending(emu: Any, conn: Any) -> None:
+    import pytest
+    from langchain_core.messages import HumanMessage
+
+    from cfgateway import InvalidInputError
+
+    img = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    msg = HumanMessage(content=[{"type": "text", "text": "what is this?"}, img])
+    with pytest.raises(InvalidInputError, match="does not take images"):
+        ChatCloudflare(model=NEW, **conn()).invoke([msg])
+    assert emu.state.requests == []
+    vision = ChatCloudflare(model="@cf/meta/llama-3.2-11b-vision-instruct", **conn()).invoke([msg])
+    assert vision.content and len(emu.state.requests) == 1
