@@ -5,9 +5,10 @@ Nothing here sends bytes; :mod:`cfgateway.client` does, in a few lines per twin.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,11 +34,30 @@ WIRES: dict[str, ModuleType] = {
 }
 
 
+_id_prefix = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
+def _reseed_ids() -> None:
+    """A forked child gets its own prefix, so its ids never repeat the parent's."""
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = os.urandom(8).hex(), itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_ids)
+
+
+def new_call_id() -> str:
+    """A unique 32-hex-digit call id: a random per-process prefix and a counter (cheaper than uuid4)."""
+    return f"{_id_prefix}{next(_id_counter):016x}"
+
+
 @dataclass(slots=True)
 class CallContext:
     """Per-call facts that outlive one attempt: ids, user, deadline, attempt numbering."""
 
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    call_id: str = field(default_factory=new_call_id)
     user: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     attempt: int = 0
@@ -77,8 +97,8 @@ def prepare_chat(
     else:
         body = wire.build_chat_body(req, route.body_model, stream=stream)
         stop = None
-    meta = _metadata(ctx, req)
-    headers = request_headers(route, options, meta)
+    # the metadata only feeds gateway headers: not built for direct routes
+    headers = request_headers(route, options, _metadata(ctx, req) if route.via_gateway else None)
     return Prepared(route, route.chat_url, headers, json.dumps(body).encode(), stop, time.perf_counter())
 
 
@@ -92,7 +112,16 @@ def _metadata(ctx: CallContext, req: ChatRequest | None = None) -> dict[str, Any
     return meta
 
 
+_decode_json = json.JSONDecoder().decode
+
+
 def load_json(content: bytes, model: str) -> Any:
+    try:
+        # fast path: plain UTF-8 (skips json.loads' encoding sniffing); anything else (a BOM, UTF-16,
+        # bad JSON) takes json.loads' own path, so results and errors are the same as before
+        return _decode_json(content.decode("utf-8"))
+    except ValueError:
+        pass
     try:
         return json.loads(content)
     except ValueError:

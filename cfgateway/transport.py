@@ -32,6 +32,24 @@ log = logging.getLogger("cfgateway.transport")
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 _NO_RETRY_CODES = frozenset({3036, 2021, 2041})  # quota / credits / spend limit: waiting does not help
+_URL_CACHE_MAX = 256
+
+
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, minus its per-response cost when a response sets no cookie.
+
+    httpx builds two urllib adapter objects for every response just to find no ``Set-Cookie``
+    header; skipping that when the header is absent is the same result, ~10 us cheaper per call.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+def _fast_cookies(client: httpx.Client | httpx.AsyncClient) -> None:
+    client._cookies = _Cookies(client.cookies)  # noqa: SLF001 - same jar type, cheaper no-cookie path
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +145,7 @@ class Transport:
         self._transport = transport
         self._async_transport = async_transport
         self._sync: httpx.Client | None = None
+        self._urls: dict[str, httpx.URL] = {}  # parsed once per URL string (httpx re-parses str URLs per call)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -137,6 +156,7 @@ class Transport:
         if self._sync is None:
             transport = self._transport or httpx.HTTPTransport(limits=self._limits, socket_options=_SOCKET_OPTIONS)
             self._sync = httpx.Client(timeout=self._timeout, limits=self._limits, transport=transport)
+            _fast_cookies(self._sync)
         return self._sync
 
     @property
@@ -148,6 +168,7 @@ class Transport:
                 limits=self._limits, socket_options=_SOCKET_OPTIONS
             )
             client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits, transport=transport)
+            _fast_cookies(client)
             self._async[loop] = client
         return client
 
@@ -161,6 +182,14 @@ class Transport:
         client = self._async.pop(loop, None)
         if client is not None:
             await client.aclose()
+
+    def _url(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URL_CACHE_MAX:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     # -- policy ------------------------------------------------------------------------
     def _next_delay(self, attempt: int, exc: errors.CloudflareError, deadline: float | None) -> float | None:
@@ -190,7 +219,9 @@ class Transport:
             start = time.perf_counter()
             try:
                 try:
-                    r = self.sync_client.post(url, content=body, headers=headers, timeout=self._timeout_for(deadline))
+                    r = self.sync_client.post(
+                        self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
+                    )
                 except httpx.HTTPError as exc:
                     raise _map_exc(exc, model, self.timeout) from None
                 if r.status_code >= 400:
@@ -213,7 +244,7 @@ class Transport:
         while True:
             try:
                 cm = self.sync_client.stream(
-                    "POST", url, content=body, headers=headers, timeout=self._timeout_for(deadline)
+                    "POST", self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
                 )
                 try:
                     r = cm.__enter__()
@@ -256,7 +287,7 @@ class Transport:
             try:
                 try:
                     r = await self.async_client.post(
-                        url, content=body, headers=headers, timeout=self._timeout_for(deadline)
+                        self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
                     )
                 except httpx.HTTPError as exc:
                     raise _map_exc(exc, model, self.timeout) from None
@@ -279,7 +310,7 @@ class Transport:
         while True:
             try:
                 cm = self.async_client.stream(
-                    "POST", url, content=body, headers=headers, timeout=self._timeout_for(deadline)
+                    "POST", self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
                 )
                 try:
                     r = await cm.__aenter__()

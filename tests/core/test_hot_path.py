@@ -1,0 +1,103 @@
+"""The per-call fast paths keep behaviour: call ids, JSON loading, URL cache, cookie handling."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import re
+import threading
+
+import httpx
+import pytest
+
+from cfgateway import calls, errors
+from cfgateway.calls import CallContext, load_json, new_call_id
+from cfgateway.transport import _URL_CACHE_MAX, Transport
+
+
+def test_call_ids_are_unique_32_hex_across_threads() -> None:
+    out: list[str] = []
+    lock = threading.Lock()
+
+    def make() -> None:
+        ids = [CallContext().call_id for _ in range(2000)]
+        with lock:
+            out.extend(ids)
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(out)) == 8000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in out)
+
+
+def test_call_ids_differ_after_fork_reseed() -> None:
+    before = new_call_id()
+    prefix = calls._id_prefix
+    calls._reseed_ids()  # what a forked child runs
+    try:
+        after = new_call_id()
+        assert calls._id_prefix != prefix
+        assert after[:16] != before[:16]
+    finally:
+        calls._id_prefix = prefix
+
+
+def test_forked_child_gets_a_new_prefix() -> None:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.write(w, new_call_id().encode())
+        os._exit(0)
+    os.close(w)
+    child = os.read(r, 64).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child[:16] != new_call_id()[:16]
+
+
+def test_load_json_matches_json_loads_on_odd_encodings() -> None:
+    assert load_json(b' {"a": [1, 2]} ', "m") == {"a": [1, 2]}
+    assert load_json(codecs.BOM_UTF8 + b'{"a": 1}', "m") == {"a": 1}
+    assert load_json('{"a": "\u00e9"}'.encode("utf-16"), "m") == {"a": "\u00e9"}
+    assert load_json('{"a": "\u00e9"}'.encode("utf-16-le"), "m") == {"a": "\u00e9"}
+    for bad in (b"not json", b'{"a": 1} trailing', b"\xff\xfe\xfd", b""):
+        with pytest.raises(errors.MalformedResponseError):
+            load_json(bad, "m")
+
+
+def _echo(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"url": str(request.url), "cookie": request.headers.get("cookie")})
+
+
+def test_url_cache_is_bounded_and_sends_the_same_url() -> None:
+    tp = Transport(transport=httpx.MockTransport(_echo), max_retries=0)
+    for i in range(_URL_CACHE_MAX + 10):
+        url = f"http://127.0.0.1:9/a/{i}?q=%20x"
+        r = tp.post(url, {}, b"{}")
+        assert load_json(r.content, "m")["url"] == url
+        assert len(tp._urls) <= _URL_CACHE_MAX
+
+
+def test_cookies_set_by_a_response_are_still_sent_back() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/set":
+            return httpx.Response(200, headers={"set-cookie": "sid=abc; Path=/"}, json={})
+        return _echo(request)
+
+    tp = Transport(transport=httpx.MockTransport(handler), async_transport=httpx.MockTransport(handler))
+    assert load_json(tp.post("http://127.0.0.1:9/x", {}, b"{}").content, "m")["cookie"] is None
+    tp.post("http://127.0.0.1:9/set", {}, b"{}")
+    assert load_json(tp.post("http://127.0.0.1:9/x", {}, b"{}").content, "m")["cookie"] == "sid=abc"
+
+    async def run() -> tuple[object, object]:
+        first = load_json((await tp.apost("http://127.0.0.1:9/x", {}, b"{}")).content, "m")["cookie"]
+        await tp.apost("http://127.0.0.1:9/set", {}, b"{}")
+        second = load_json((await tp.apost("http://127.0.0.1:9/x", {}, b"{}")).content, "m")["cookie"]
+        await tp.aclose()
+        return first, second
+
+    assert asyncio.run(run()) == (None, "sid=abc")
