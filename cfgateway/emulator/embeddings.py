@@ -12,9 +12,13 @@ import math
 import re
 import struct
 from functools import lru_cache
+from typing import Any
+
+from cfgateway.emulator.reply import dumps
 
 _WORD_RE = re.compile(r"\w+")
 TRIGRAM_WEIGHT = 0.25
+JSON_CACHE_SIZE = 32_768  # ~4 KB of text per 768-dim vector (sparse rows): ~130 MB when full
 
 
 def _bucket(feature: str, dims: int, seed: bytes) -> tuple[int, float]:
@@ -47,9 +51,57 @@ def embed_many(texts: list[str], dims: int, seed: str = "mean") -> list[list[flo
     return [list(embed_text(t, dims, seed)) for t in texts]
 
 
+@lru_cache(maxsize=JSON_CACHE_SIZE)
+def vector_json(text: str, dims: int, seed: str = "mean") -> str:
+    """``json.dumps(list(embed_text(...)))`` without spaces, cached as text (same floats, same digits).
+
+    The vector cache above holds 4,096 entries; a bulk job re-embedding 5,000+ texts would miss every
+    time, and encoding 768 floats costs as much as hashing them, so the JSON text is what we keep.
+    """
+    return "[" + ",".join(map(float.__repr__, embed_text(text, dims, seed))) + "]"
+
+
+def vectors_json(texts: list[str], dims: int, seed: str = "mean") -> str:
+    """The JSON array of the vectors of ``texts`` (rows joined from the per-text cache)."""
+    return "[" + ",".join([vector_json(t, dims, seed) for t in texts]) + "]"
+
+
+_SLOT = "\x00cfgateway-emulator-vectors\x00"
+
+
+def json_with_vectors(body: Any, texts: list[str], dims: int, seed: str) -> bytes:
+    """``body`` encoded like :func:`reply.dumps`, with the (one) ``VECTORS`` slot in it replaced by the rows."""
+    text = dumps(body)
+    slot = dumps(_SLOT)
+    if text.count(slot) != 1:
+        raise ValueError("json_with_vectors: the body must hold the VECTORS slot exactly once")
+    return text.replace(slot, vectors_json(texts, dims, seed)).encode("utf-8")
+
+
+def openai_list_json(texts: list[str], dims: int, seed: str, model: str, usage: dict[str, Any] | None) -> bytes:
+    """What ``dumps(formats.openai_embedding(...))`` gives for these texts, built from the cached rows."""
+    rows = ",".join(
+        f'{{"object":"embedding","embedding":{vector_json(t, dims, seed)},"index":{i}}}' for i, t in enumerate(texts)
+    )
+    tail = "" if usage is None else f',"usage":{dumps(usage)}'
+    return f'{{"object":"list","data":[{rows}],"model":{dumps(model)}{tail}}}'.encode()
+
+
+VECTORS: Any = _SLOT  # put where the list of vectors goes in a body passed to json_with_vectors
+
+
 def to_base64(vector: list[float]) -> str:
     """OpenAI's ``encoding_format: base64``: little-endian float32 bytes."""
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-__all__ = ["embed_many", "embed_text", "to_base64"]
+__all__ = [
+    "VECTORS",
+    "embed_many",
+    "embed_text",
+    "json_with_vectors",
+    "openai_list_json",
+    "to_base64",
+    "vector_json",
+    "vectors_json",
+]

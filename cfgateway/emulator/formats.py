@@ -233,9 +233,10 @@ def _block_delta(index: int, delta: dict[str, Any]) -> str:
 
 # -- embeddings -------------------------------------------------------------------------------------------
 def native_embedding(
-    vectors: list[list[float]], dims: int, pooling: str | None, usage: dict[str, Any]
+    vectors: Any, dims: int, pooling: str | None, usage: dict[str, Any], *, rows: int | None = None
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {"shape": [len(vectors), dims], "data": vectors}
+    """``vectors``: the rows, or a placeholder (then ``rows`` gives their count)."""
+    result: dict[str, Any] = {"shape": [len(vectors) if rows is None else rows, dims], "data": vectors}
     if pooling is not None:
         result["pooling"] = pooling
     result["usage"] = usage

@@ -9,7 +9,7 @@ from typing import Any
 from cfgateway.catalog import ModelInfo
 from cfgateway.emulator.answers import Answer, ChatInput, answer, count_tokens, prompt_tokens
 from cfgateway.emulator.context import Ctx, envelope
-from cfgateway.emulator.embeddings import embed_many
+from cfgateway.emulator.embeddings import VECTORS, json_with_vectors, openai_list_json
 from cfgateway.emulator.formats import (
     chat_completion,
     embed_usage,
@@ -17,7 +17,6 @@ from cfgateway.emulator.formats import (
     legacy_result,
     native_embedding,
     openai_chunks,
-    openai_embedding,
     openai_frames,
     workers_usage,
 )
@@ -137,9 +136,9 @@ def embed_native(info: ModelInfo, body: dict[str, Any], family: str = "workers")
             return bad_input("Error: /pooling must be equal to one of the allowed values 'mean', 'cls'", family)
         seed = f"{info.model}:{pooling}"
     dims = info.dims or 768
-    vectors = embed_many(texts, dims, seed)
     usage = embed_usage(sum(count_tokens(t) for t in texts), info)
-    return Reply(body=envelope(native_embedding(vectors, dims, pooling, usage)), family=family)
+    body = envelope(native_embedding(VECTORS, dims, pooling, usage, rows=len(texts)))
+    return Reply(raw=json_with_vectors(body, texts, dims, seed), family=family)
 
 
 # -- OpenAI-compatible /ai/v1 ---------------------------------------------------------------------------
@@ -196,8 +195,8 @@ def embed_v1(ctx: Ctx, *, family: str = "cfv1") -> Reply:
     problem = embed_problem(texts, "input", info.max_batch, info.max_input_tokens)
     if problem:
         return family_bad_input(family, problem)
-    vectors = embed_many(texts, info.dims or 768, info.model + (":mean" if info.pooling else ""))
-    return Reply(body=openai_embedding(vectors, model, None), family=family)
+    seed = info.model + (":mean" if info.pooling else "")
+    return Reply(raw=openai_list_json(texts, info.dims or 768, seed, model, None), family=family)
 
 
 # -- /ai/models/search --------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from cfgateway.errors import APIError, MalformedResponseError, StreamInterrupted, error_class
@@ -17,6 +19,7 @@ __all__ = [
     "apply_stop",
     "code_message",
     "api_error_from",
+    "fast_loads",
     "flatten_content",
     "image_part",
     "load_event",
@@ -30,6 +33,34 @@ __all__ = [
     "select_tools",
     "sub",
 ]
+
+@cache
+def _orjson_loads() -> Callable[[bytes], Any] | None:
+    """``orjson.loads`` when the optional ``cfgateway[fast]`` extra is installed (imported on first use: ~15 ms)."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    loads: Callable[[bytes], Any] = orjson.loads
+    return loads
+
+
+def fast_loads(content: bytes) -> Any:
+    """``json.loads``, through orjson when it is installed: ~8x faster on large float arrays (embeddings).
+
+    orjson refuses what the stdlib accepts (NaN, Infinity, 1e400, lone surrogates): those bodies go to
+    ``json.loads``, which decides. One difference remains: orjson reads integers beyond 64 bits as
+    floats; use this for bodies where that cannot matter (embedding rows, token counts).
+    Raises ``ValueError`` when the body is not JSON.
+    """
+    loads = _orjson_loads()
+    if loads is not None:
+        try:
+            return loads(content)
+        except ValueError:
+            pass
+    return json.loads(content)
+
 
 # Provider-specific finish/stop reasons mapped to ours; anything else is passed through as given.
 FINISH_REASONS = {
