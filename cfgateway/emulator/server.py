@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import httpx
 import uvicorn
@@ -71,6 +72,26 @@ class EmulatorServer:
     @property
     def gateway_base_url(self) -> str:
         return f"{self.url}/v1"
+
+    def client_kwargs(self, *, gateway: bool | str = False, **extra: Any) -> dict[str, Any]:
+        """Settings that point a cfgateway client (or an adapter class) at this emulator.
+
+        ``gateway=True`` routes through gateway ``"gw"`` (or the id given as a string), with its configured
+        token when that gateway is authenticated; ``extra`` overrides or adds settings.
+        """
+        kw: dict[str, Any] = {
+            "account_id": self.config.account_id or "acct",
+            "api_token": self.config.api_token or "test-token",
+            "base_url": self.base_url,
+            "gateway_base_url": self.gateway_base_url,
+        }
+        if gateway:
+            gw_id = gateway if isinstance(gateway, str) else "gw"
+            gw = self.config.gateways.get(gw_id)
+            kw["gateway_id"] = gw_id
+            kw["gateway_token"] = (gw.auth_token if gw and gw.auth_token else "gw-token")
+        kw.update(extra)
+        return kw
 
     @property
     def running(self) -> bool:

@@ -93,3 +93,15 @@ def test_emulate_refuses_non_loopback_hosts() -> None:
     out = subprocess.run([sys.executable, "-m", "cfgateway", "emulate", "--host", "0.0.0.0"], capture_output=True,
                          text=True, timeout=20)
     assert out.returncode != 0 and "loopback" in (out.stderr + out.stdout).lower()
+
+
+def test_client_kwargs_point_a_client_at_the_emulator(cf_emulator: Any, cf_clean_env: None) -> None:
+    import os
+
+    from cfgateway import ChatRequest, Client, Message
+
+    assert not any(k.startswith("CLOUDFLARE_") for k in os.environ)
+    kw = cf_emulator.client_kwargs(gateway=True)
+    assert kw["gateway_id"] == "gw" and kw["base_url"] == cf_emulator.base_url
+    r = Client("@cf/meta/llama-3.1-8b-instruct", **kw).chat(ChatRequest([Message("user", "hi")]))
+    assert r.text and "/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct" in cf_emulator.state.requests[0].path

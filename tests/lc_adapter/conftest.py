@@ -4,7 +4,6 @@ a clean environment (no real Cloudflare credentials can leak in), and offline im
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,12 +21,8 @@ PNG_1X1 = base64.b64decode(
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No CLOUDFLARE_* / CFGATEWAY_* / provider keys from the developer's shell, no cfgateway.toml."""
-    for name in list(os.environ):
-        if name.startswith(("CLOUDFLARE_", "CFGATEWAY_", "CF_AIG", "CF_GATEWAY")) or name == "OPENAI_API_KEY":
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path_factory.getbasetemp())
+def _clean_env(cf_clean_env: None) -> None:
+    """No credentials from the developer's shell, no cfgateway.toml (the emulator plugin's fixture)."""
 
 
 @pytest.fixture(scope="session")
@@ -46,14 +41,7 @@ def emu(lc_server: EmulatorServer) -> EmulatorServer:
 
 def connection(server: EmulatorServer, *, gateway: bool = False, **extra: Any) -> dict[str, Any]:
     """Constructor arguments pointing an adapter class at ``server``."""
-    kw: dict[str, Any] = {
-        "account_id": "acct", "api_token": API_TOKEN, "base_url": server.base_url,
-        "gateway_base_url": server.gateway_base_url,
-    }
-    if gateway:
-        kw.update(gateway_id="gw", gateway_token=GW_TOKEN)
-    kw.update(extra)
-    return kw
+    return server.client_kwargs(gateway=gateway, api_token=API_TOKEN, **extra)
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ after each test, and counters for LLM events and for the usage the emulator repo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +33,8 @@ GW_TOKEN = "gw-token"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No CLOUDFLARE_* / CFGATEWAY_* / provider keys from the developer's shell, no cfgateway.toml."""
-    for name in list(os.environ):
-        if name.startswith(("CLOUDFLARE_", "CFGATEWAY_", "CF_AIG", "CF_GATEWAY")) or name == "OPENAI_API_KEY":
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path_factory.getbasetemp())
+def _clean_env(cf_clean_env: None) -> None:
+    """No credentials from the developer's shell, no cfgateway.toml (the emulator plugin's fixture)."""
 
 
 @pytest.fixture(autouse=True)
@@ -66,14 +61,7 @@ def emu(li_server: EmulatorServer) -> EmulatorServer:
 
 def connection(server: EmulatorServer, *, gateway: bool = False, **extra: Any) -> dict[str, Any]:
     """Constructor arguments pointing an adapter class at ``server``."""
-    kw: dict[str, Any] = {
-        "account_id": "acct", "api_token": API_TOKEN, "base_url": server.base_url,
-        "gateway_base_url": server.gateway_base_url,
-    }
-    if gateway:
-        kw.update(gateway_id="gw", gateway_token=GW_TOKEN)
-    kw.update(extra)
-    return kw
+    return server.client_kwargs(gateway=gateway, api_token=API_TOKEN, **extra)
 
 
 @pytest.fixture()
