@@ -231,7 +231,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--texts", type=int, default=5000)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5, help="embedding rounds; the best of each side is shown")
     ap.add_argument("--delay", type=float, default=0.02, help="seconds the emulator adds to each embedding request")
     ap.add_argument("--import-rounds", type=int, default=11)
     ap.add_argument("--embed-model", default=EMBED_MODEL, help="e.g. @cf/baai/bge-small-en-v1.5 (384 dims)")

@@ -235,26 +235,32 @@ class Client:
         res = self._reserve(route, ctx, sum(estimate_tokens(t) for t in texts), 0) if texts else None
         return route, batches, res
 
+    def _batch_failed(self, b: EmbedBatch, ctx: CallContext, exc: errors.CloudflareError) -> errors.CloudflareError:
+        self._failed(b.route, ctx, exc, b.started, "embed", None)
+        return batch_error(b, exc)
+
     def _embed_one(self, b: EmbedBatch, ctx: CallContext) -> _Part:
         b.started = time.perf_counter()
         try:
             raw = self.transport.post(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
-            part = finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
+            return finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
         except errors.CloudflareError as exc:
-            self._failed(b.route, ctx, exc, b.started, "embed", None)
-            raise batch_error(b, exc) from None
-        return part
+            raise self._batch_failed(b, ctx, exc) from None
 
     async def _aembed_one(self, b: EmbedBatch, ctx: CallContext, sem: asyncio.Semaphore) -> _Part:
-        async with sem:
+        async with sem:  # a slot covers the request only, not the decoding of its answer
             b.started = time.perf_counter()
             try:
                 raw = await self.transport.apost(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
-                part = finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
             except errors.CloudflareError as exc:
-                self._failed(b.route, ctx, exc, b.started, "embed", None)
-                raise batch_error(b, exc) from None
-        return part
+                raise self._batch_failed(b, ctx, exc) from None
+        # Let the task woken by the freed slot send its request before this one decodes (~1-2 ms of CPU
+        # for 100 vectors): the next batch's network wait then overlaps this batch's decoding.
+        await asyncio.sleep(0)
+        try:
+            return finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
+        except errors.CloudflareError as exc:
+            raise self._batch_failed(b, ctx, exc) from None
 
     def embed(
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import random
 import socket
+import ssl
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -30,6 +32,22 @@ log = logging.getLogger("cfgateway.transport")
 # h11 writes the request head and body in two sends; with Nagle on, the body waits for the ACK of the
 # head, and a delayed ACK stalls every small POST by ~40 ms. asyncio sets TCP_NODELAY; sync sockets do not.
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+_SSL_LOCK = threading.Lock()
+_SSL_CONTEXT: list[ssl.SSLContext] = []
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context per process (httpx's defaults: certifi, ``SSL_CERT_FILE``/``SSL_CERT_DIR``).
+
+    httpx builds a new one for every transport, ~15-20 ms of loading CA certificates; we need a transport
+    per event loop (``asyncio.run`` per call in sync code), so that cost would repeat on every loop.
+    """
+    with _SSL_LOCK:
+        if not _SSL_CONTEXT:
+            _SSL_CONTEXT.append(httpx.create_ssl_context())
+        return _SSL_CONTEXT[0]
+
 
 _NO_RETRY_CODES = frozenset({3036, 2021, 2041})  # quota / credits / spend limit: waiting does not help
 _URL_CACHE_MAX = 256
@@ -154,7 +172,9 @@ class Transport:
     @property
     def sync_client(self) -> httpx.Client:
         if self._sync is None:
-            transport = self._transport or httpx.HTTPTransport(limits=self._limits, socket_options=_SOCKET_OPTIONS)
+            transport = self._transport or httpx.HTTPTransport(
+                verify=_ssl_context(), limits=self._limits, socket_options=_SOCKET_OPTIONS
+            )
             self._sync = httpx.Client(timeout=self._timeout, limits=self._limits, transport=transport)
             _fast_cookies(self._sync)
         return self._sync
@@ -165,7 +185,7 @@ class Transport:
         client = self._async.get(loop)
         if client is None:
             transport = self._async_transport or httpx.AsyncHTTPTransport(
-                limits=self._limits, socket_options=_SOCKET_OPTIONS
+                verify=_ssl_context(), limits=self._limits, socket_options=_SOCKET_OPTIONS
             )
             client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits, transport=transport)
             _fast_cookies(client)

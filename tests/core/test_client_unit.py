@@ -136,3 +136,33 @@ def test_embed_rejects_bad_inputs_naming_the_index() -> None:
     with pytest.raises(errors.ConfigError, match="limit of 100"):
         c.embed(["a"], model="@cf/baai/bge-base-en-v1.5", batch_size=500)
     assert c.embed([], model="@cf/baai/bge-base-en-v1.5").vectors == []
+
+
+def test_async_embed_sends_the_next_batch_before_decoding_the_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one slot, batch 2's request leaves before batch 1's answer is decoded; order and values kept."""
+    import cfgateway.client as client_mod
+
+    events: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        texts = json.loads(request.content)["text"]
+        events.append(f"send {texts[0]}")
+        await asyncio.sleep(0.001)
+        data = [[float(t.split()[1]), 1.0] for t in texts]
+        return httpx.Response(200, json={"result": {"shape": [len(data), 2], "data": data}, "success": True})
+
+    real = client_mod.finish_batch
+
+    def finish(b: Any, *a: Any) -> Any:
+        events.append(f"decode batch {b.index}")  # index: first text of the batch
+        return real(b, *a)
+
+    monkeypatch.setattr(client_mod, "finish_batch", finish)
+    t = Transport(policy=RetryPolicy(max_retries=0), async_transport=httpx.MockTransport(handler))
+    c = Client("@cf/baai/bge-small-en-v1.5", account_id="acct", api_token=TOKEN,
+               base_url="http://127.0.0.1:9/client/v4", transport=t)
+    texts = [f"t {i}" for i in range(6)]
+    r = asyncio.run(c.aembed(texts, batch_size=2, max_concurrency=1))
+    assert [v[0] for v in r.vectors] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert events.index("send t 2") < events.index("decode batch 0")
+    assert events.index("send t 4") < events.index("decode batch 2")

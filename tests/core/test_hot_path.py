@@ -101,3 +101,36 @@ def test_cookies_set_by_a_response_are_still_sent_back() -> None:
         return first, second
 
     assert asyncio.run(run()) == (None, "sid=abc")
+
+
+def test_one_verifying_ssl_context_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transports and per-loop async clients share one context instead of reloading CA certificates."""
+    from cfgateway import transport as tr
+
+    made: list[object] = []
+    real = httpx.create_ssl_context
+
+    def counting(*a: object, **k: object) -> object:
+        ctx = real()
+        made.append(ctx)
+        return ctx
+
+    monkeypatch.setattr(tr, "_SSL_CONTEXT", [])
+    monkeypatch.setattr(httpx, "create_ssl_context", counting)
+    transports = [Transport() for _ in range(3)]
+    for t in transports:
+        assert t.sync_client is t.sync_client
+
+    async def open_client(t: Transport) -> httpx.AsyncClient:
+        client = t.async_client
+        await t.aclose()
+        return client
+
+    for t in transports:
+        asyncio.run(open_client(t))
+        asyncio.run(open_client(t))
+        t.close()
+    assert len(made) == 1
+    ctx = tr._ssl_context()
+    assert ctx is made[0]
+    assert ctx.verify_mode.name == "CERT_REQUIRED" and ctx.check_hostname  # still verifies servers
