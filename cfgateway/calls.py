@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -16,16 +17,18 @@ from types import ModuleType
 from typing import Any
 
 from cfgateway import errors
-from cfgateway.catalog import Catalog
+from cfgateway.catalog import Catalog, ModelInfo
 from cfgateway.ledger import UsageRecord
 from cfgateway.pricing import cost_of
 from cfgateway.routes import GatewayOptions, Route, parse_gateway_headers
 from cfgateway.sse import SSEDecoder
-from cfgateway.types import AttemptInfo, ChatChunk, ChatRequest, ChatResponse, GatewayMeta, Usage
+from cfgateway.types import AttemptInfo, ChatChunk, ChatRequest, ChatResponse, GatewayMeta, ToolCallChunk, Usage
 from cfgateway.wire import anthropic as anthropic_wire
 from cfgateway.wire import openai as openai_wire
 from cfgateway.wire import workers_ai as workers_ai_wire
 from cfgateway.wire.common import apply_stop
+
+log = logging.getLogger("cfgateway.client")
 
 WIRES: dict[str, ModuleType] = {
     "workers-ai": workers_ai_wire,
@@ -210,6 +213,46 @@ def failed_record(route: Route, ctx: CallContext, exc: BaseException, started: f
     )
 
 
+def one_piece_reason(route: Route, request: ChatRequest, info: ModelInfo | None) -> str | None:
+    """Why a streamed call must be sent as one non-streamed call, or None when the route streams it.
+
+    Workers AI's JSON mode does not stream (json-mode docs); gpt-oss and kimi answer ``stream: true`` on
+    ``/ai/run`` with an empty JSON result (cloudflare-api.md 1.4; the official provider re-sends them
+    with ``stream: false``). The catalog's ``native_stream`` flag marks those models.
+    """
+    if route.is_workers_ai and request.response_format is not None:
+        return "Workers AI JSON mode does not stream"
+    if route.wire == "workers-ai" and info is not None and not info.native_stream:
+        return f"{route.model} does not stream on /ai/run"
+    return None
+
+
+_one_piece_logged: set[str] = set()
+
+
+def one_piece(route: Route, request: ChatRequest, reason: str | None) -> ChatRequest:
+    """Log (at INFO, once per model and reason) that a stream is answered by one non-streamed call."""
+    key = f"{route.model}: {reason or 'answered JSON to stream: true'}"
+    if key not in _one_piece_logged:
+        _one_piece_logged.add(key)
+        log.info("%s; sent without streaming, the answer is yielded as one chunk", key)
+    return request
+
+
+def response_chunks(resp: ChatResponse) -> list[ChatChunk]:
+    """A whole answer as a stream: one chunk with the content, then the final chunk (usage, cost, records)."""
+    tools = [
+        ToolCallChunk(index=i, id=tc.id or None, name=tc.name, arguments=json.dumps(tc.arguments))
+        for i, tc in enumerate(resp.tool_calls)
+    ]
+    meta: dict[str, Any] = {"model": resp.model, "provider": resp.provider, "provider_model": resp.provider_model,
+                            "gateway": resp.gateway}
+    content = ChatChunk(text=resp.text, reasoning=resp.reasoning or "", tool_call_chunks=tools, **meta)
+    final = ChatChunk(final=True, finish_reason=resp.finish_reason, usage=resp.usage, attempts=resp.attempts,
+                      cost=resp.cost, records=resp.records, **meta)
+    return [content, final]
+
+
 class StreamRun:
     """The state of one streamed call: SSE decoding, wire parsing, stop sequences, the final record."""
 
@@ -227,9 +270,13 @@ class StreamRun:
         self.record: UsageRecord | None = None
         self._stop = p.stop or []
         self._held = ""  # text held back while it could be the start of a stop sequence
+        self.sse = True
 
     def start(self, headers: Mapping[str, str]) -> None:
         self.gateway = gateway_meta(self.p.route, headers)
+        # A JSON body answering ``stream: true`` is a model that cannot stream on this route (its result
+        # is empty): the client re-sends the call without streaming.
+        self.sse = "json" not in headers.get("content-type", "")
 
     def feed(self, data: bytes) -> list[ChatChunk]:
         out: list[ChatChunk] = []
@@ -324,4 +371,7 @@ class StreamRun:
         return err
 
 
-__all__ = ["WIRES", "CallContext", "Prepared", "StreamRun", "finish_chat", "prepare_chat"]
+__all__ = [
+    "WIRES", "CallContext", "Prepared", "StreamRun", "finish_chat", "one_piece", "one_piece_reason",
+    "prepare_chat", "response_chunks",
+]

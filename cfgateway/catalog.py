@@ -39,6 +39,7 @@ class ModelInfo:
     source: str = ""
     as_of: str = ""
     vision: bool | None = None  # takes image inputs; None = not known
+    native_stream: bool = True  # False: answers JSON to ``stream: true`` on /ai/run (gpt-oss, kimi)
     custom: bool = False  # a user-supplied row (file, env or constructor), not the shipped catalog
 
     @property
@@ -71,6 +72,7 @@ def _row(model: str, r: dict[str, Any], custom: bool = False) -> ModelInfo:
         source=r.get("source", ""),
         as_of=r.get("as_of", ""),
         vision=r.get("vision"),
+        native_stream=bool(r.get("native_stream", True)),
         custom=custom,
     )
 

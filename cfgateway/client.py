@@ -16,7 +16,16 @@ from typing import Any
 
 from cfgateway import errors
 from cfgateway.budget import CostTracker
-from cfgateway.calls import CallContext, StreamRun, failed_record, finish_chat, prepare_chat
+from cfgateway.calls import (
+    CallContext,
+    StreamRun,
+    failed_record,
+    finish_chat,
+    one_piece,
+    one_piece_reason,
+    prepare_chat,
+    response_chunks,
+)
 from cfgateway.catalog import Catalog, ModelInfo, load_catalog
 from cfgateway.config import Settings, load_settings
 from cfgateway.embedding import (
@@ -168,6 +177,10 @@ class Client:
 
     def _stream_closed(self, run: StreamRun, res: Any) -> None:
         """The caller stopped iterating early: record what was received as incomplete."""
+        if not run.sse:  # refused to stream: nothing was used; the call is re-sent without streaming
+            if self.tracker is not None:
+                self.tracker.release(res)
+            return
         if run.record is None:
             run.interrupted(errors.StreamInterrupted("the caller closed the stream", text=run.text))
             if run.record is not None:
@@ -179,29 +192,43 @@ class Client:
         gateway_options: GatewayOptions | None = None,
     ) -> Iterator[ChatChunk]:
         route, ctx = self.route(model), self._ctx(context, request)
+        kw: dict[str, Any] = {"model": model, "context": ctx, "gateway_options": gateway_options}
+        reason = one_piece_reason(route, request, self.catalog.get(route.model))
+        if reason is not None:
+            yield from response_chunks(self.chat(one_piece(route, request, reason), **kw))
+            return
         p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx)
         res = self._chat_reservation(route, request, ctx)
         run = StreamRun(p, ctx, self.catalog)
         try:
             with self.transport.stream(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline) as (h, it):
                 run.start(h)
-                for piece in it:
+                for piece in it if run.sse else ():
                     yield from run.feed(piece)
                     if run.done:
                         break
-                final = run.end()
-            self._settle(final.records, res)
-            yield final
+                final = run.end() if run.sse else None
+            if final is not None:
+                self._settle(final.records, res)
+                yield final
         except errors.CloudflareError as exc:
             raise self._stream_failed(run, exc, res) from None
         finally:
             self._stream_closed(run, res)
+        if not run.sse:
+            yield from response_chunks(self.chat(one_piece(route, request, None), **kw))
 
     async def astream(
         self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
         gateway_options: GatewayOptions | None = None,
     ) -> AsyncIterator[ChatChunk]:
         route, ctx = self.route(model), self._ctx(context, request)
+        kw: dict[str, Any] = {"model": model, "context": ctx, "gateway_options": gateway_options}
+        reason = one_piece_reason(route, request, self.catalog.get(route.model))
+        if reason is not None:
+            for chunk in response_chunks(await self.achat(one_piece(route, request, reason), **kw)):
+                yield chunk
+            return
         p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx)
         res = self._chat_reservation(route, request, ctx)
         run = StreamRun(p, ctx, self.catalog)
@@ -209,18 +236,23 @@ class Client:
             tp = self.transport
             async with tp.astream(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline) as (h, it):
                 run.start(h)
-                async for piece in it:
-                    for chunk in run.feed(piece):
-                        yield chunk
-                    if run.done:
-                        break
-                final = run.end()
-            self._settle(final.records, res)
-            yield final
+                if run.sse:
+                    async for piece in it:
+                        for chunk in run.feed(piece):
+                            yield chunk
+                        if run.done:
+                            break
+                final = run.end() if run.sse else None
+            if final is not None:
+                self._settle(final.records, res)
+                yield final
         except errors.CloudflareError as exc:
             raise self._stream_failed(run, exc, res) from None
         finally:
             self._stream_closed(run, res)
+        if not run.sse:
+            for chunk in response_chunks(await self.achat(one_piece(route, request, None), **kw)):
+                yield chunk
 
     # -- embeddings ------------------------------------------------------------------------
     def _embed_plan(

@@ -328,26 +328,8 @@ def to_chunk(c: ChatChunk, state: StreamState) -> AIMessageChunk:
     )
 
 
-def response_to_chunk(resp: ChatResponse) -> AIMessageChunk:
-    """A whole answer as one final stream chunk (for routes that cannot stream this request)."""
-    msg = to_ai_message(resp)
-    pieces = [
-        tool_call_chunk(name=tc["name"], args=json.dumps(tc["args"]), id=tc["id"], index=i)
-        for i, tc in enumerate(msg.tool_calls)
-    ]
-    return AIMessageChunk(
-        content=msg.content,
-        tool_call_chunks=pieces,
-        additional_kwargs=msg.additional_kwargs,
-        usage_metadata=msg.usage_metadata,
-        response_metadata=msg.response_metadata,
-        chunk_position="last",
-    )
-
-
 __all__ = [
     "StreamState",
-    "response_to_chunk",
     "response_metadata",
     "to_ai_message",
     "to_chunk",

@@ -20,7 +20,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_cfgateway._connection import CloudflareConnection, refuse_unknown
-from langchain_cfgateway._convert import StreamState, response_to_chunk, to_ai_message, to_chunk, to_messages
+from langchain_cfgateway._convert import StreamState, to_ai_message, to_chunk, to_messages
 from langchain_cfgateway._convert import tool_choice as _normalise_choice
 from langchain_cfgateway._request import CONTEXT_KEY, SAMPLING, Call, build_call, check_call_options, format_tools
 from langchain_cfgateway._structured import check_method, structured_runnable
@@ -205,10 +205,6 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
         run_meta = getattr(run_manager, "metadata", None) if run_manager is not None else None
         return build_call(converted, self._defaults(), stop, kwargs, run_meta)
 
-    def _cannot_stream(self, c: Call) -> bool:
-        """Workers AI refuses ``stream`` with JSON mode: such a "stream" is one answer, one chunk."""
-        return c.request.response_format is not None and self._client().route(c.model).is_workers_ai
-
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
@@ -232,13 +228,6 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         c = self._call(messages, stop, run_manager, kwargs)
         client = self._client()
-        if self._cannot_stream(c):
-            resp = client.chat(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options)
-            chunk = ChatGenerationChunk(message=response_to_chunk(resp))
-            if run_manager is not None:
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
-            return
         state = StreamState()
         for piece in client.stream(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options):
             chunk = ChatGenerationChunk(message=to_chunk(piece, state))
@@ -252,13 +241,6 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         c = self._call(messages, stop, run_manager, kwargs)
         client = self._client()
-        if self._cannot_stream(c):
-            resp = await client.achat(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options)
-            chunk = ChatGenerationChunk(message=response_to_chunk(resp))
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
-            return
         state = StreamState()
         async for piece in client.astream(c.request, model=c.model, context=c.context,
                                           gateway_options=c.gateway_options):

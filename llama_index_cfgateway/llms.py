@@ -47,7 +47,6 @@ from llama_index_cfgateway._request import SAMPLING, Call, build_call
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
-    from cfgateway.client import Client
 
 DEFAULT_CHAT_MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 
@@ -144,10 +143,6 @@ class CloudflareLLM(CloudflareConnection, FunctionCallingLLM):
     def _call(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> Call:
         return build_call(to_messages(messages), self._defaults(), kwargs)
 
-    def _cannot_stream(self, client: Client, c: Call) -> bool:
-        """Workers AI refuses ``stream`` with JSON mode: such a "stream" is one answer, one chunk."""
-        return c.request.response_format is not None and client.route(c.model).is_workers_ai
-
     def _chat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
         c = self._call(messages, kwargs)
         return to_chat_response(self._client().chat(c.request, **c.kwargs()))
@@ -161,10 +156,6 @@ class CloudflareLLM(CloudflareConnection, FunctionCallingLLM):
         client = self._client()
 
         def gen() -> Generator[ChatResponse, None, None]:
-            if self._cannot_stream(client, c):
-                resp = client.chat(c.request, **c.kwargs())
-                yield to_chat_response(resp, delta=resp.text)
-                return
             state = StreamState()
             for chunk in client.stream(c.request, **c.kwargs()):
                 yield state.feed(chunk)
@@ -176,10 +167,6 @@ class CloudflareLLM(CloudflareConnection, FunctionCallingLLM):
         client = self._client()
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
-            if self._cannot_stream(client, c):
-                resp = await client.achat(c.request, **c.kwargs())
-                yield to_chat_response(resp, delta=resp.text)
-                return
             state = StreamState()
             async for chunk in client.astream(c.request, **c.kwargs()):
                 yield state.feed(chunk)

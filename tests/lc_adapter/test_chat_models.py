@@ -19,7 +19,7 @@ from cfgateway.emulator.server import EmulatorServer
 from langchain_cfgateway import ChatCloudflare, get_cloudflare_callback
 
 LEGACY = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
-OPENAI_SHAPE = "@cf/openai/gpt-oss-120b"
+OPENAI_SHAPE = "@cf/qwen/qwen3-30b-a3b-fp8"  # streams on /ai/run (gpt-oss does not: see below)
 GATEWAY = "openai/gpt-4o-mini"
 CONFIGS = [pytest.param(LEGACY, False, id="legacy"), pytest.param(OPENAI_SHAPE, False, id="openai-shape"),
            pytest.param(GATEWAY, True, id="gateway")]
@@ -190,8 +190,9 @@ def test_structured_output_three_methods(conn: Any, model: str, gw: bool, method
 def test_json_mode_stream_on_workers_ai_is_one_non_streamed_answer(emu: EmulatorServer, conn: Any) -> None:
     llm = ChatCloudflare(model=LEGACY, **conn()).bind(response_format={"type": "json_object"})
     chunks = list(llm.stream("Reply with 'answer' as JSON"))
-    assert len(chunks) == 1 and chunks[0].chunk_position == "last" and json.loads(chunks[0].content)
-    assert chunks[0].usage_metadata is not None
+    full = sum(chunks[1:], chunks[0])
+    assert len(chunks) == 2 and chunks[-1].chunk_position == "last" and json.loads(full.content)
+    assert chunks[0].usage_metadata is None and full.usage_metadata is not None
     [body] = chat_bodies(emu)
     assert "stream" not in body
 
@@ -299,3 +300,16 @@ def test_caller_metadata_is_not_a_traced_model_parameter(conn: Any) -> None:
     for kw in seen:
         assert "_cf_context" not in kw["invocation_params"] and "_cf_context" not in kw["options"]
         assert kw["metadata"]["user_id"] == "u1" and kw["metadata"]["ls_provider"] == "cloudflare"
+
+
+def test_gpt_oss_stream_is_one_call_that_matches_invoke(emu: EmulatorServer, conn: Any) -> None:
+    """gpt-oss refuses to stream on /ai/run: the core sends it once, unstreamed; LangChain sees chunks."""
+    llm = ChatCloudflare(model="@cf/openai/gpt-oss-120b", **conn())
+    for chunks in ([c for c in llm.stream("Tell me about Paris")],
+                   asyncio.run(_collect(llm.astream("Tell me about Paris")))):
+        full = sum(chunks[1:], chunks[0])
+        assert chunks[-1].chunk_position == "last" and all(c.usage_metadata is None for c in chunks[:-1])
+        invoked = llm.invoke("Tell me about Paris")
+        assert full.content == invoked.content and full.usage_metadata == invoked.usage_metadata
+        assert full.response_metadata["model_name"] == "@cf/openai/gpt-oss-120b"
+    assert [b.get("stream") for b in chat_bodies(emu)] == [None] * 4

@@ -26,11 +26,11 @@ from cfgateway import (
     ToolCallChunk,
     Usage,
 )
+from cfgateway.calls import response_chunks
 from cfgateway.ledger import UsageRecord
 from langchain_cfgateway._convert import (
     StreamState,
     response_metadata,
-    response_to_chunk,
     to_ai_message,
     to_chunk,
     to_messages,
@@ -223,10 +223,15 @@ def test_stream_chunks_announce_id_and_name_once_and_aggregate() -> None:
     assert full.response_metadata["model_name"] == "m" and full.chunk_position == "last"
 
 
-def test_whole_response_as_one_final_chunk() -> None:
+def test_whole_response_streamed_in_one_piece_matches_invoke() -> None:
+    """A route that cannot stream yields the core's two chunks; merged, they equal the invoke message."""
     resp = ChatResponse(text='{"a": 1}', model="m", provider="workers-ai", usage=Usage(1, 1, 2),
-                        tool_calls=[ToolCall("f", {"x": 1}, "c1")])
-    chunk = response_to_chunk(resp)
-    assert chunk.chunk_position == "last" and chunk.content == '{"a": 1}'
-    assert chunk.tool_calls == [{"name": "f", "args": {"x": 1}, "id": "c1", "type": "tool_call"}]
-    assert chunk.usage_metadata["total_tokens"] == 2
+                        tool_calls=[ToolCall("f", {"x": 1}, "c1")], finish_reason="tool_calls")
+    state = StreamState()
+    first, last = (to_chunk(c, state) for c in response_chunks(resp))
+    full = first + last
+    msg = to_ai_message(resp)
+    assert full.content == msg.content == '{"a": 1}' and last.chunk_position == "last"
+    assert full.tool_calls == msg.tool_calls == [{"name": "f", "args": {"x": 1}, "id": "c1", "type": "tool_call"}]
+    assert full.usage_metadata == msg.usage_metadata and full.usage_metadata["total_tokens"] == 2
+    assert full.response_metadata["finish_reason"] == msg.response_metadata["finish_reason"]
