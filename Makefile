@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy cfgateway langchain_cfgateway llama_index_cfgateway
+	$(VENV)/bin/mypy cfgateway langchain_cfgateway llama_index_cfgateway examples bench
 
 test: $(STAMP) redis lint typecheck
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 from cfgateway import ChatRequest, Client, Message
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
@@ -30,8 +31,10 @@ def main() -> None:
     args = ap.parse_args()
     cfg = EmulatorConfig(api_token="test-token", gateways={"gw": GatewayConfig(auth_token="gw-token")})
     with EmulatorServer(cfg) as server:
-        conn = {"account_id": "acct", "api_token": "test-token", "gateway_id": "gw", "gateway_token": "gw-token",
-                "base_url": server.base_url, "gateway_base_url": server.gateway_base_url}
+        conn: dict[str, Any] = {
+            "account_id": "acct", "api_token": "test-token", "gateway_id": "gw", "gateway_token": "gw-token",
+            "base_url": server.base_url, "gateway_base_url": server.gateway_base_url,
+        }
         server.state.add_fault(Fault("*/workers-ai/*", "error", status=503))  # forever
         direct = Client(FALLBACK, **conn)
         chain = build_client(PRIMARY, [FALLBACK], **conn)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import subprocess
@@ -161,6 +162,8 @@ def bench_embed(url: str, n: int, rounds: int, delay: float = 0.02, model: str =
     for _ in range(rounds):
         for name, fn in sides.items():
             control(url, "requests", method="DELETE")
+            vectors = None  # free the previous side's 5,000 vectors (~40 ms) before the clock starts
+            gc.collect()
             t = time.perf_counter()
             vectors = fn()
             times[name].append(time.perf_counter() - t)
@@ -176,14 +179,18 @@ def bench_embed(url: str, n: int, rounds: int, delay: float = 0.02, model: str =
           f"(best shown; cfgateway decodes with {decoder}) ==")
     best = {k: min(v) for k, v in times.items()}
     for name, b in best.items():
-        print(f"{name:<52} {b:7.3f} s  ({requests[name]} requests)")
+        med = statistics.median(times[name])
+        print(f"{name:<52} {b:7.3f} s  (median {med:.3f} s; {requests[name]} requests)")
     for label, (secs, per) in (("cold", cold), ("warm", warm)):
         text = f"emulator alone, {label} cache (raw httpx, no delay)"
         print(f"{text:<52} {secs:7.3f} s  ({-(-n // 100)} requests of 100, median {per:.1f} ms each)")
     for mode in ("embed_documents", "aembed_documents"):
         o = best[f"CloudflareEmbeddings.{mode} (cfgateway)"]
         t = best[f"CloudflareWorkersAIEmbeddings.{mode}"]
-        print(f"{mode}: cfgateway is {t / o:5.1f}x faster (target >= 10x)")
+        mo = statistics.median(times[f"CloudflareEmbeddings.{mode} (cfgateway)"])
+        mt = statistics.median(times[f"CloudflareWorkersAIEmbeddings.{mode}"])
+        print(f"{mode}: cfgateway is {t / o:5.1f}x faster, best vs best ({mt / mo:.1f}x median vs median; "
+              "target >= 10x)")
 
 
 _OURS = "from langchain_cfgateway import ChatCloudflare, CloudflareEmbeddings, get_cloudflare_callback"

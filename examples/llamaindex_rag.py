@@ -13,6 +13,7 @@ from typing import Any
 
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+from llama_index.core.chat_engine.types import ChatMode
 from llama_index.core.instrumentation.dispatcher import instrument_tags
 
 from cfgateway import load_settings
@@ -49,7 +50,7 @@ def main(question: str = "How much does a neuron cost?", **settings: Any) -> dic
     index = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS])
     with instrument_tags({"user_id": "rag-demo"}):  # the user id for gateway logs and cost records
         response = index.as_query_engine(similarity_top_k=2).query(question)
-        chat = index.as_chat_engine(chat_mode="condense_plus_context")
+        chat = index.as_chat_engine(chat_mode=ChatMode.CONDENSE_PLUS_CONTEXT)
         chat.chat(question)
         follow_up = chat.chat("And how many are free each day?")
     print(f"question: {question}")

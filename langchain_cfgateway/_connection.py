@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from cfgateway.config import Settings, load_settings
 from cfgateway.routes import GatewayOptions
@@ -30,7 +30,11 @@ _SECRETS = ("api_token", "gateway_token")
 
 def known_arguments(cls: type[BaseModel]) -> set[str]:
     names = set(cls.model_fields)
-    names.update(f.alias for f in cls.model_fields.values() if f.alias)
+    for f in cls.model_fields.values():
+        if f.alias:
+            names.add(f.alias)
+        if isinstance(f.validation_alias, AliasChoices):
+            names.update(c for c in f.validation_alias.choices if isinstance(c, str))
     return names
 
 
@@ -53,11 +57,13 @@ class CloudflareConnection(BaseModel):
 
     account_id: str | None = None
     """Cloudflare account id (``CLOUDFLARE_ACCOUNT_ID``)."""
-    api_token: SecretStr | None = Field(default=None, alias="api_key")
+    # validation_alias, not alias: type checkers (dataclass_transform) then see the field name, api_token=;
+    # ``str`` is accepted for the same reason and always stored as SecretStr.
+    api_token: SecretStr | str | None = Field(default=None, validation_alias=AliasChoices("api_token", "api_key"))
     """Workers AI API token (``CLOUDFLARE_API_TOKEN``); ``api_key=`` is accepted too."""
     gateway_id: str | None = None
     """AI Gateway id (``CLOUDFLARE_AI_GATEWAY_ID``); set = requests go through the gateway."""
-    gateway_token: SecretStr | None = None
+    gateway_token: SecretStr | str | None = None
     """Authenticated-gateway token (``CLOUDFLARE_AI_GATEWAY_TOKEN``)."""
     base_url: str | None = None
     gateway_base_url: str | None = None
@@ -92,6 +98,11 @@ class CloudflareConnection(BaseModel):
             if isinstance(opts, Mapping):
                 data = {**data, "gateway_options": GatewayOptions(**opts)}
         return data
+
+    @field_validator("api_token", "gateway_token", mode="before")
+    @classmethod
+    def _secret(cls, value: Any) -> Any:
+        return SecretStr(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _resolve_settings(self) -> CloudflareConnection:

@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_cfgateway._connection import CloudflareConnection, refuse_unknown
 from langchain_cfgateway._convert import StreamState, to_ai_message, to_chunk, to_messages
@@ -65,7 +65,7 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
 
-    model: str = Field(default=DEFAULT_CHAT_MODEL, alias="model_name")
+    model: str = Field(default=DEFAULT_CHAT_MODEL, validation_alias=AliasChoices("model", "model_name"))
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None

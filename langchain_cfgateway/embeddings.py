@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from langchain_core.embeddings import Embeddings
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from langchain_cfgateway._connection import CloudflareConnection, refuse_unknown
 
@@ -29,7 +29,7 @@ class CloudflareEmbeddings(CloudflareConnection, Embeddings):
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
 
-    model: str = Field(default=DEFAULT_EMBEDDING_MODEL, alias="model_name")
+    model: str = Field(default=DEFAULT_EMBEDDING_MODEL, validation_alias=AliasChoices("model", "model_name"))
     batch_size: int | None = Field(default=None, ge=1)
     """Texts per request; default: the model's limit from the catalog."""
     max_concurrency: int = Field(default=8, ge=1)

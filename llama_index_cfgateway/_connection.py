@@ -50,13 +50,14 @@ class CloudflareConnection(BaseModel):
     """Where and how to reach Cloudflare (every field optional: the environment fills the rest)."""
 
     account_id: str | None = Field(default=None, description="Cloudflare account id (CLOUDFLARE_ACCOUNT_ID).")
-    api_token: SecretStr | None = Field(
+    # ``str`` is accepted (so type checkers take ``api_token="..."``) and always stored as SecretStr.
+    api_token: SecretStr | str | None = Field(
         default=None, exclude=True, repr=False, description="Workers AI API token (CLOUDFLARE_API_TOKEN)."
     )
     gateway_id: str | None = Field(
         default=None, description="AI Gateway id (CLOUDFLARE_AI_GATEWAY_ID); set = requests go through the gateway."
     )
-    gateway_token: SecretStr | None = Field(
+    gateway_token: SecretStr | str | None = Field(
         default=None, exclude=True, repr=False,
         description="Authenticated-gateway token (CLOUDFLARE_AI_GATEWAY_TOKEN).",
     )
@@ -91,6 +92,11 @@ class CloudflareConnection(BaseModel):
     _settings: Settings | None = PrivateAttr(default=None)
     _cf_client: Any = PrivateAttr(default=None)
     _cf_client_key: Any = PrivateAttr(default=None)
+
+    @field_validator("api_token", "gateway_token", mode="before")
+    @classmethod
+    def _secret(cls, value: Any) -> Any:
+        return SecretStr(value) if isinstance(value, str) else value
 
     @field_validator("gateway_options", mode="before")
     @classmethod

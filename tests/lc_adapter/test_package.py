@@ -29,3 +29,21 @@ def test_importing_the_model_does_not_open_the_transport() -> None:
                "print(','.join(m for m in ('cfgateway.transport', 'cfgateway.client', 'tqdm') if m in sys.modules))")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_documented_names_and_aliases_both_construct(cf_clean_env: None) -> None:
+    """``model=``/``api_token=`` are the field names (what type checkers see); ``model_name``/``api_key`` work too.
+    A plain ``str`` token is stored as SecretStr and never shown."""
+    from pydantic import SecretStr
+
+    from langchain_cfgateway import ChatCloudflare, CloudflareEmbeddings
+
+    a = ChatCloudflare(model="@cf/meta/llama-3.1-8b-instruct", account_id="acct", api_token="tok-123456")
+    b = ChatCloudflare(model_name="@cf/meta/llama-3.1-8b-instruct", account_id="acct", api_key="tok-123456")
+    e = CloudflareEmbeddings(model_name="@cf/baai/bge-small-en-v1.5", account_id="acct", api_token="tok-123456",
+                             gateway_id="gw", gateway_token="gw-987654")
+    assert a.model == b.model == "@cf/meta/llama-3.1-8b-instruct" and e.model == "@cf/baai/bge-small-en-v1.5"
+    for obj in (a, b, e):
+        assert isinstance(obj.api_token, SecretStr) and obj.api_token.get_secret_value() == "tok-123456"
+        assert "tok-123456" not in repr(obj) and "tok-123456" not in str(obj)
+    assert isinstance(e.gateway_token, SecretStr) and "gw-987654" not in repr(e)

@@ -143,3 +143,13 @@ def test_import_is_lazy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_plain_string_tokens_are_stored_as_secrets(cf_clean_env: None) -> None:
+    from pydantic import SecretStr
+
+    llm = CloudflareLLM(model="@cf/meta/llama-3.1-8b-instruct", account_id="acct", api_token="tok-123456",
+                        gateway_id="gw", gateway_token="gw-987654")
+    assert isinstance(llm.api_token, SecretStr) and llm.api_token.get_secret_value() == "tok-123456"
+    assert isinstance(llm.gateway_token, SecretStr)
+    assert "tok-123456" not in repr(llm) and "gw-987654" not in repr(llm) and "tok-123456" not in llm.to_json()
