@@ -87,11 +87,25 @@ def request_headers(
     return headers
 
 
+def check_images(route: Route, req: ChatRequest, info: ModelInfo | None) -> None:
+    """Images for a model the catalog marks text-only fail here, before anything is sent."""
+    if info is None or info.vision is not False:
+        return  # a vision model, or the catalog does not say: let the service decide
+    for i, m in enumerate(req.messages):
+        if isinstance(m.content, list) and any(p.get("type") in ("image_url", "image") for p in m.content):
+            raise errors.InvalidInputError(
+                f"messages[{i}]: {route.model} does not take images; use a vision model "
+                "(catalog 'vision': true) or send text only"
+            )
+
+
 def prepare_chat(
-    route: Route, req: ChatRequest, *, stream: bool, options: GatewayOptions | None, ctx: CallContext
+    route: Route, req: ChatRequest, *, stream: bool, options: GatewayOptions | None, ctx: CallContext,
+    info: ModelInfo | None = None,
 ) -> Prepared:
     if route.chat_url is None:
         raise errors.ConfigError(f"{route.model} has no chat endpoint on {route.provider}")
+    check_images(route, req, info)
     wire = WIRES[route.wire]
     if route.wire == "workers-ai":
         omit = workers_ai_wire.rejects_tool_choice(route.provider_model)

@@ -138,7 +138,8 @@ class Client:
         gateway_options: GatewayOptions | None = None,
     ) -> ChatResponse:
         route, ctx = self.route(model), self._ctx(context, request)
-        p = prepare_chat(route, request, stream=False, options=gateway_options or self.gateway_options, ctx=ctx)
+        p = prepare_chat(route, request, stream=False, options=gateway_options or self.gateway_options, ctx=ctx,
+                         info=self.catalog.get(route.model))
         res = self._chat_reservation(route, request, ctx)
         try:
             raw = self.transport.post(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline)
@@ -154,7 +155,8 @@ class Client:
         gateway_options: GatewayOptions | None = None,
     ) -> ChatResponse:
         route, ctx = self.route(model), self._ctx(context, request)
-        p = prepare_chat(route, request, stream=False, options=gateway_options or self.gateway_options, ctx=ctx)
+        p = prepare_chat(route, request, stream=False, options=gateway_options or self.gateway_options, ctx=ctx,
+                         info=self.catalog.get(route.model))
         res = self._chat_reservation(route, request, ctx)
         try:
             raw = await self.transport.apost(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline)
@@ -197,7 +199,8 @@ class Client:
         if reason is not None:
             yield from response_chunks(self.chat(one_piece(route, request, reason), **kw))
             return
-        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx)
+        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx,
+                         info=self.catalog.get(route.model))
         res = self._chat_reservation(route, request, ctx)
         run = StreamRun(p, ctx, self.catalog)
         try:
@@ -229,7 +232,8 @@ class Client:
             for chunk in response_chunks(await self.achat(one_piece(route, request, reason), **kw)):
                 yield chunk
             return
-        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx)
+        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx,
+                         info=self.catalog.get(route.model))
         res = self._chat_reservation(route, request, ctx)
         run = StreamRun(p, ctx, self.catalog)
         try:

@@ -56,7 +56,9 @@ class UniversalMode:
     def prepare(
         self, seg: Segment, req: ChatRequest, stream: bool, opts: GatewayOptions | None, ctx: CallContext
     ) -> tuple[list[Prepared], bytes, dict[str, str]]:
-        prepared = [prepare_chat(r, req, stream=stream, options=None, ctx=c) for _, r, c in seg.steps]
+        cat = self.client.catalog
+        prepared = [prepare_chat(r, req, stream=stream, options=None, ctx=c, info=cat.get(r.model))
+                    for _, r, c in seg.steps]
         body = build_steps(seg.routes, [p.body for p in prepared], operation="chat",
                            config=step_config(opts, self.config_override, default_timeout_ms=self.default_timeout_ms))
         meta = dict(ctx.metadata)

@@ -242,3 +242,21 @@ def test_a_fallback_inside_one_call_is_one_event_pair(
     assert (llm_callbacks.starts, llm_callbacks.ends) == (1, 1)
     assert (cost.successful_requests, cost.fallbacks, cost.failed_requests) == (1, 1, 0)
     assert cost.by_model[MODEL].requests == 0 and cost.by_model[backup].requests == 1
+
+
+@pytest.mark.parametrize("mode", ["chat", "stream"])
+def test_images_for_a_text_only_model_fail_before_sending(conn: Any, emu: Any, mode: str) -> None:
+    from llama_index.core.base.llms.types import ImageBlock, TextBlock
+
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+           b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+    msg = [ChatMessage(role="user", blocks=[TextBlock(text="What is this?"), ImageBlock(image=png)])]
+    text_only = _llm(conn, model="@cf/meta/llama-3.1-8b-instruct")
+    with pytest.raises(InvalidInputError, match=r"messages\[0\]: @cf/meta/llama-3.1-8b-instruct does not take images"):
+        text_only.chat(msg) if mode == "chat" else list(text_only.stream_chat(msg))
+    assert emu.state.requests == []
+    vision = _llm(conn, model="@cf/google/gemma-3-12b-it")
+    out = vision.chat(msg) if mode == "chat" else list(vision.stream_chat(msg))[-1]
+    assert out.message.content and len(emu.state.requests) == 1
+    sent = emu.state.requests[0].json["messages"][0]["content"]
+    assert [p["type"] for p in sent] == ["text", "image_url"]

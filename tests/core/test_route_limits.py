@@ -1,4 +1,4 @@
-"""Streams a route cannot serve: gpt-oss/kimi on /ai/run and JSON mode on Workers AI become one call.
+"""Calls a route cannot serve as asked: streams that become one call, images for text-only models.
 
 The service answers ``stream: true`` for those with JSON (an empty result) or an error; the client
 sends the call once without streaming and yields the answer as a content chunk plus the final chunk.
@@ -118,3 +118,17 @@ def test_json_mode_stream_on_workers_ai_is_one_call(cf_emulator: Any, model: str
     sent = cf_emulator.state.requests
     assert len(sent) == 1 and not sent[0].json.get("stream")  # the emulator, like the service, refuses both
     assert '"city"' in chunks[0].text and chunks[-1].final and chunks[-1].usage
+
+
+def test_core_refuses_images_for_a_text_only_model_before_sending(cf_emulator: Any) -> None:
+    from cfgateway import InvalidInputError
+
+    parts: list[Any] = [{"type": "text", "text": "What is this?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+    req = ChatRequest([Message("system", "Be brief."), Message("user", parts)])
+    with pytest.raises(InvalidInputError, match=r"messages\[1\]: @cf/meta/llama-3.1-8b-instruct does not take"):
+        make(cf_emulator, "@cf/meta/llama-3.1-8b-instruct").chat(req)
+    with pytest.raises(InvalidInputError):
+        list(make(cf_emulator, "@cf/meta/llama-3.1-8b-instruct").stream(req))
+    assert cf_emulator.state.requests == []
+    assert make(cf_emulator, "@cf/google/gemma-3-12b-it").chat(req).text
