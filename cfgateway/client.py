@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -36,6 +36,7 @@ from cfgateway.embedding import (
     finish_batch,
     merge,
     prepare_batches,
+    progress_bar,
 )
 from cfgateway.ledger import UsageRecord, open_ledger
 from cfgateway.pricing import custom_cost_header, estimate_tokens
@@ -189,56 +190,69 @@ class Client:
                 run.record.outcome = "cancelled"
                 self._settle([run.record], res)
 
+    def _open_stream(
+        self, request: ChatRequest, model: str | None, context: CallContext | None,
+        gateway_options: GatewayOptions | None,
+    ) -> tuple[dict[str, Any], StreamRun | None, Any]:
+        """``(chat kwargs, run, reservation)``; ``run`` is None when the route cannot stream this call."""
+        route, ctx = self.route(model), self._ctx(context, request)
+        kw: dict[str, Any] = {"model": model, "context": ctx, "gateway_options": gateway_options}
+        info = self.catalog.get(route.model)
+        reason = one_piece_reason(route, request, info)
+        if reason is not None:
+            one_piece(route, request, reason)
+            return kw, None, None
+        opts = gateway_options or self.gateway_options
+        p = prepare_chat(route, request, stream=True, options=opts, ctx=ctx, info=info)
+        return kw, StreamRun(p, ctx, self.catalog), self._chat_reservation(route, request, ctx)
+
+    def _stream_final(self, run: StreamRun, res: Any) -> ChatChunk | None:
+        if not run.sse:
+            return None
+        final = run.end()
+        self._settle(final.records, res)
+        return final
+
     def stream(
         self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
         gateway_options: GatewayOptions | None = None,
     ) -> Iterator[ChatChunk]:
-        route, ctx = self.route(model), self._ctx(context, request)
-        kw: dict[str, Any] = {"model": model, "context": ctx, "gateway_options": gateway_options}
-        reason = one_piece_reason(route, request, self.catalog.get(route.model))
-        if reason is not None:
-            yield from response_chunks(self.chat(one_piece(route, request, reason), **kw))
+        kw, run, res = self._open_stream(request, model, context, gateway_options)
+        if run is None:
+            yield from response_chunks(self.chat(request, **kw))
             return
-        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx,
-                         info=self.catalog.get(route.model))
-        res = self._chat_reservation(route, request, ctx)
-        run = StreamRun(p, ctx, self.catalog)
+        p = run.p
         try:
-            with self.transport.stream(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline) as (h, it):
+            with self.transport.stream(p.url, p.headers, p.body, model=p.route.model,
+                                       deadline=run.ctx.deadline) as (h, it):
                 run.start(h)
                 for piece in it if run.sse else ():
                     yield from run.feed(piece)
                     if run.done:
                         break
-                final = run.end() if run.sse else None
+                final = self._stream_final(run, res)
             if final is not None:
-                self._settle(final.records, res)
                 yield final
         except errors.CloudflareError as exc:
             raise self._stream_failed(run, exc, res) from None
         finally:
             self._stream_closed(run, res)
         if not run.sse:
-            yield from response_chunks(self.chat(one_piece(route, request, None), **kw))
+            yield from response_chunks(self.chat(one_piece(p.route, request, None), **kw))
 
     async def astream(
         self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
         gateway_options: GatewayOptions | None = None,
     ) -> AsyncIterator[ChatChunk]:
-        route, ctx = self.route(model), self._ctx(context, request)
-        kw: dict[str, Any] = {"model": model, "context": ctx, "gateway_options": gateway_options}
-        reason = one_piece_reason(route, request, self.catalog.get(route.model))
-        if reason is not None:
-            for chunk in response_chunks(await self.achat(one_piece(route, request, reason), **kw)):
+        kw, run, res = self._open_stream(request, model, context, gateway_options)
+        if run is None:
+            for chunk in response_chunks(await self.achat(request, **kw)):
                 yield chunk
             return
-        p = prepare_chat(route, request, stream=True, options=gateway_options or self.gateway_options, ctx=ctx,
-                         info=self.catalog.get(route.model))
-        res = self._chat_reservation(route, request, ctx)
-        run = StreamRun(p, ctx, self.catalog)
+        p = run.p
         try:
-            tp = self.transport
-            async with tp.astream(p.url, p.headers, p.body, model=route.model, deadline=ctx.deadline) as (h, it):
+            async with self.transport.astream(p.url, p.headers, p.body, model=p.route.model,
+                                              deadline=run.ctx.deadline) as (h, it):
                 run.start(h)
                 if run.sse:
                     async for piece in it:
@@ -246,16 +260,15 @@ class Client:
                             yield chunk
                         if run.done:
                             break
-                final = run.end() if run.sse else None
+                final = self._stream_final(run, res)
             if final is not None:
-                self._settle(final.records, res)
                 yield final
         except errors.CloudflareError as exc:
             raise self._stream_failed(run, exc, res) from None
         finally:
             self._stream_closed(run, res)
         if not run.sse:
-            for chunk in response_chunks(await self.achat(one_piece(route, request, None), **kw)):
+            for chunk in response_chunks(await self.achat(one_piece(p.route, request, None), **kw)):
                 yield chunk
 
     # -- embeddings ------------------------------------------------------------------------
@@ -306,7 +319,7 @@ class Client:
         """Embed ``texts`` in batches at the model's limit, ``max_concurrency`` requests at a time, in order."""
         ctx, started = self._ctx(context), time.perf_counter()
         route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options)
-        bar = _progress(progress, len(texts), route.model)
+        bar = progress_bar(progress, len(texts), route.model)
         try:
             def run(b: EmbedBatch) -> _Part:
                 part = self._embed_one(b, ctx)
@@ -330,7 +343,7 @@ class Client:
     ) -> EmbedResponse:
         ctx, started = self._ctx(context), time.perf_counter()
         route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options)
-        bar = _progress(progress, len(texts), route.model)
+        bar = progress_bar(progress, len(texts), route.model)
         sem = asyncio.Semaphore(max(1, max_concurrency))
 
         async def run(b: EmbedBatch) -> _Part:
@@ -357,23 +370,6 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _progress(enabled: bool, total: int, model: str) -> Callable[[int | None], None]:
-    """A progress callback: ``bar(n)`` advances, ``bar(None)`` closes. tqdm is imported only when enabled."""
-    if not enabled or total == 0:
-        return lambda n: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc=f"Embedding ({model})", unit="text")
-
-    def step(n: int | None) -> None:
-        if n is None:
-            bar.close()
-        else:
-            bar.update(n)
-
-    return step
 
 
 class AsyncClient(Client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -143,4 +144,21 @@ def merge(
     )
 
 
-__all__ = ["EmbedBatch", "batch_size_for", "check_inputs", "finish_batch", "merge", "prepare_batches"]
+def progress_bar(enabled: bool, total: int, model: str) -> Callable[[int | None], None]:
+    """A progress callback: ``bar(n)`` advances, ``bar(None)`` closes. tqdm is imported only when enabled."""
+    if not enabled or total == 0:
+        return lambda n: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=f"Embedding ({model})", unit="text")
+
+    def step(n: int | None) -> None:
+        if n is None:
+            bar.close()
+        else:
+            bar.update(n)
+
+    return step
+
+
+__all__ = ["EmbedBatch", "batch_size_for", "check_inputs", "finish_batch", "merge", "prepare_batches", "progress_bar"]
