@@ -122,6 +122,29 @@ def bench_invoke(url: str, calls: int) -> None:
         print(f"{name:<56} {ms(v)}   {ratio:5.2f}x ours")
 
 
+def report_embed(n: int, model: str, delay: float, rounds: int, times: dict[str, list[float]],
+                 requests: dict[str, int], cold: tuple[float, float], warm: tuple[float, float]) -> None:
+    from cfgateway.wire.common import _orjson_loads
+
+    decoder = "orjson" if _orjson_loads() is not None else "stdlib json"
+    print(f"\n== embed {n} texts with {model}, +{delay * 1e3:.0f} ms per request, {rounds} interleaved rounds "
+          f"(best shown; cfgateway decodes with {decoder}) ==")
+    best = {k: min(v) for k, v in times.items()}
+    for name, b in best.items():
+        med = statistics.median(times[name])
+        print(f"{name:<52} {b:7.3f} s  (median {med:.3f} s; {requests[name]} requests)")
+    for label, (secs, per) in (("cold", cold), ("warm", warm)):
+        text = f"emulator alone, {label} cache (raw httpx, no delay)"
+        print(f"{text:<52} {secs:7.3f} s  ({-(-n // 100)} requests of 100, median {per:.1f} ms each)")
+    for mode in ("embed_documents", "aembed_documents"):
+        o = best[f"CloudflareEmbeddings.{mode} (cfgateway)"]
+        t = best[f"CloudflareWorkersAIEmbeddings.{mode}"]
+        mo = statistics.median(times[f"CloudflareEmbeddings.{mode} (cfgateway)"])
+        mt = statistics.median(times[f"CloudflareWorkersAIEmbeddings.{mode}"])
+        print(f"{mode}: cfgateway is {t / o:5.1f}x faster, best vs best ({mt / mo:.1f}x median vs median; "
+              "target >= 10x)")
+
+
 def bench_embed(url: str, n: int, rounds: int, delay: float = 0.02, model: str = EMBED_MODEL) -> None:
     import httpx
     from langchain_cloudflare import CloudflareWorkersAIEmbeddings
@@ -172,25 +195,7 @@ def bench_embed(url: str, n: int, rounds: int, delay: float = 0.02, model: str =
             first = first or vectors
             assert vectors[0] == first[0] and vectors[-1] == first[-1], f"{name}: different vectors"
     control(url, "faults", method="DELETE")
-    from cfgateway.wire.common import _orjson_loads
-
-    decoder = "orjson" if _orjson_loads() is not None else "stdlib json"
-    print(f"\n== embed {n} texts with {model}, +{delay * 1e3:.0f} ms per request, {rounds} interleaved rounds "
-          f"(best shown; cfgateway decodes with {decoder}) ==")
-    best = {k: min(v) for k, v in times.items()}
-    for name, b in best.items():
-        med = statistics.median(times[name])
-        print(f"{name:<52} {b:7.3f} s  (median {med:.3f} s; {requests[name]} requests)")
-    for label, (secs, per) in (("cold", cold), ("warm", warm)):
-        text = f"emulator alone, {label} cache (raw httpx, no delay)"
-        print(f"{text:<52} {secs:7.3f} s  ({-(-n // 100)} requests of 100, median {per:.1f} ms each)")
-    for mode in ("embed_documents", "aembed_documents"):
-        o = best[f"CloudflareEmbeddings.{mode} (cfgateway)"]
-        t = best[f"CloudflareWorkersAIEmbeddings.{mode}"]
-        mo = statistics.median(times[f"CloudflareEmbeddings.{mode} (cfgateway)"])
-        mt = statistics.median(times[f"CloudflareWorkersAIEmbeddings.{mode}"])
-        print(f"{mode}: cfgateway is {t / o:5.1f}x faster, best vs best ({mt / mo:.1f}x median vs median; "
-              "target >= 10x)")
+    report_embed(n, model, delay, rounds, times, requests, cold, warm)
 
 
 _OURS = "from langchain_cfgateway import ChatCloudflare, CloudflareEmbeddings, get_cloudflare_callback"
