@@ -1,7 +1,7 @@
 """A throwaway real redis-server on a free loopback port, for the Redis ledger tests.
 
-Test modules load this file by path (``load_redis_helper``), since ``--import-mode=importlib``
-does not make test folders importable. No server installed is a test failure, never a skip:
+Test modules `import _redis` (pytest's ``pythonpath`` holds tests/core; ``--import-mode=importlib``
+does not make test folders importable by itself). No server installed is a test failure, never a skip:
 CI installs Debian's ``redis-server``.
 """
 

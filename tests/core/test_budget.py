@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import calendar
-import importlib.util
 import logging
 import shutil
 import threading
@@ -10,25 +9,14 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _redis
 import pytest
 
 from cfgateway.budget import Alert, Budget, CostTracker, Reservation
 from cfgateway.errors import BudgetExceededError, ConfigError
 from cfgateway.ledger import MemoryLedger, RedisLedger, SQLiteLedger, UsageRecord
-
-
-def _load_helper(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"cfgateway_tests_{name}", Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_redis = _load_helper("_redis")
 
 MODEL = "openai/gpt-4o-mini"  # 0.15 in / 0.60 out per M
 CALL = Decimal("0.00075")  # 1000 in + 1000 out

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -12,9 +11,9 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _redis
 import pytest
 
 from cfgateway.errors import ConfigError
@@ -27,17 +26,6 @@ from cfgateway.ledger import (
     UsageRecord,
     open_ledger,
 )
-
-
-def _load_helper(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"cfgateway_tests_{name}", Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_redis = _load_helper("_redis")
 
 DAY = 86400
 T0 = 1_795_000_000.0 - (1_795_000_000.0 % DAY)  # a UTC midnight (2026-11-18)

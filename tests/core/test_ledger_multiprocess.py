@@ -3,7 +3,6 @@ and a hard limit holds across processes (forked workers; each opens its own ledg
 
 from __future__ import annotations
 
-import importlib.util
 import multiprocessing
 import shutil
 import threading
@@ -13,25 +12,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _redis
 import pytest
 
 from cfgateway.budget import Budget, CostTracker
 from cfgateway.errors import BudgetExceededError
 from cfgateway.ledger import RedisLedger, SQLiteLedger, UsageRecord
-
-
-def _load_helper(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"cfgateway_tests_{name}", Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_redis = _load_helper("_redis")
 
 PROCS, THREADS, PER_THREAD = 4, 8, 50
 USERS = ("alice", "bob", None)

@@ -6,25 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from _streams import feed_all
 
 from cfgateway.errors import MalformedResponseError, RateLimitError, ServerError, StreamInterrupted
-from cfgateway.sse import SSEDecoder
-from cfgateway.types import ChatChunk, ChatRequest, Message, ToolCall, ToolSpec, Usage
+from cfgateway.types import ChatRequest, Message, ToolCall, ToolSpec, Usage
 from cfgateway.wire import anthropic as an
 
 MODEL = "claude-sonnet-4-5"
-
-
-def feed_all(parser: an.StreamParser, body: bytes, cut: int | None = None) -> list[ChatChunk]:
-    dec = SSEDecoder()
-    out: list[ChatChunk] = []
-    pieces = [body] if cut is None else [body[:cut], body[cut:]]
-    for piece in pieces:
-        for ev in dec.feed(piece):
-            out.extend(parser.feed(ev))
-    for ev in dec.flush():
-        out.extend(parser.feed(ev))
-    return out
 
 
 def events(*objs: dict[str, Any]) -> bytes:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import struct
 from typing import Any
 
 import pytest
+from _streams import feed_all, sse
 
 from cfgateway.errors import (
     ContextLengthExceededError,
@@ -16,23 +16,10 @@ from cfgateway.errors import (
     ServerError,
     StreamInterrupted,
 )
-from cfgateway.sse import SSEDecoder
-from cfgateway.types import ChatChunk, ChatRequest, Message, ToolCall, ToolSpec, Usage
+from cfgateway.types import ChatRequest, Message, ToolCall, ToolSpec, Usage
 from cfgateway.wire import openai as oa
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
-
-
-def feed_all(parser: oa.StreamParser, body: bytes) -> list[ChatChunk]:
-    dec = SSEDecoder()
-    out: list[ChatChunk] = []
-    for ev in dec.feed(body) + dec.flush():
-        out.extend(parser.feed(ev))
-    return out
-
-
-def sse(*objs: Any) -> bytes:
-    return b"".join(b"data: " + (o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n\n" for o in objs)
 
 
 # --------------------------------------------------------------------------- bodies

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from cfgateway.errors import BadRequestError, MalformedResponseError
-from cfgateway.sse import SSEDecoder
-from cfgateway.types import ChatChunk, ChatRequest, Message, ToolCall, ToolSpec, Usage
+from cfgateway.types import ChatRequest, Message, ToolCall, ToolSpec, Usage
 from cfgateway.wire import workers_ai as wai
 
 WEATHER = ToolSpec(
@@ -18,22 +17,6 @@ WEATHER = ToolSpec(
     {"type": "object", "properties": {"latitude": {"type": "string"}}, "required": ["latitude"]},
 )
 OTHER = ToolSpec("getTime", "Current time")
-
-
-def feed_all(parser: wai.StreamParser, body: bytes, cut: int | None = None) -> list[ChatChunk]:
-    dec = SSEDecoder()
-    out: list[ChatChunk] = []
-    pieces = [body] if cut is None else [body[:cut], body[cut:]]
-    for piece in pieces:
-        for ev in dec.feed(piece):
-            out.extend(parser.feed(ev))
-    for ev in dec.flush():
-        out.extend(parser.feed(ev))
-    return out
-
-
-def sse(*objs: Any) -> bytes:
-    return b"".join(b"data: " + (o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n\n" for o in objs)
 
 
 def u(p: int, c: int) -> dict[str, int]:

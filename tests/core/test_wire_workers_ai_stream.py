@@ -6,35 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from _streams import feed_all, sse
 
 from cfgateway.errors import CapacityError, MalformedResponseError, ServerError, StreamInterrupted
-from cfgateway.sse import SSEDecoder
-from cfgateway.types import ChatChunk, ToolSpec, Usage
+from cfgateway.types import Usage
 from cfgateway.wire import workers_ai as wai
-
-WEATHER = ToolSpec(
-    "getWeather",
-    "Return the weather for a latitude and longitude",
-    {"type": "object", "properties": {"latitude": {"type": "string"}}, "required": ["latitude"]},
-)
-OTHER = ToolSpec("getTime", "Current time")
-
-
-def feed_all(parser: wai.StreamParser, body: bytes, cut: int | None = None) -> list[ChatChunk]:
-    dec = SSEDecoder()
-    out: list[ChatChunk] = []
-    pieces = [body] if cut is None else [body[:cut], body[cut:]]
-    for piece in pieces:
-        for ev in dec.feed(piece):
-            out.extend(parser.feed(ev))
-    for ev in dec.flush():
-        out.extend(parser.feed(ev))
-    return out
-
-
-def sse(*objs: Any) -> bytes:
-    return b"".join(b"data: " + (o if isinstance(o, bytes) else json.dumps(o).encode()) + b"\n\n" for o in objs)
-
 
 # --------------------------------------------------------------------------- streams
 
