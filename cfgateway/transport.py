@@ -1,31 +1,29 @@
 """HTTP transport: the only importer of httpx.
 
-Pooled sync and async clients (one async client per event loop, so ``asyncio.run`` twice
-works), one default timeout for both, retries with exponential backoff and full jitter that
-honour ``Retry-After`` — on 429 (except the daily-allocation 3036), Workers AI 3040, 5xx and
-connection errors only — and the mapping of every failure into :mod:`cfgateway.errors`.
-The retry policy is sans-IO (:class:`RetryPolicy`); only sending exists twice.
+Pooled sync and async clients (one async client per event loop, closed with its loop, so
+``asyncio.run`` per call neither fails nor leaks), one default timeout for both, retries as
+:mod:`cfgateway.retry` decides (backoff with jitter, ``Retry-After``), and the mapping of every
+failure into :mod:`cfgateway.errors`. Only sending exists twice (sync and async).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
 from cfgateway import errors
-from cfgateway.wire.common import parse_error_body
+from cfgateway.retry import RetryPolicy, api_error, retryable
 
 log = logging.getLogger("cfgateway.transport")
 
@@ -49,7 +47,6 @@ def _ssl_context() -> ssl.SSLContext:
         return _SSL_CONTEXT[0]
 
 
-_NO_RETRY_CODES = frozenset({3036, 2021, 2041})  # quota / credits / spend limit: waiting does not help
 _URL_CACHE_MAX = 256
 
 
@@ -70,36 +67,6 @@ def _fast_cookies(client: httpx.Client | httpx.AsyncClient) -> None:
     client._cookies = _Cookies(client.cookies)  # noqa: SLF001 - same jar type, cheaper no-cookie path
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_retries: int = 2
-    backoff_base: float = 0.5
-    backoff_max: float = 8.0
-    max_retry_after: float = 60.0
-
-    def delay(self, attempt: int, exc: errors.CloudflareError) -> float | None:
-        """Seconds to wait before retry number ``attempt + 1``, or ``None`` to give up."""
-        if attempt >= self.max_retries or not retryable(exc):
-            return None
-        backoff = random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            if retry_after > self.max_retry_after:
-                return None
-            return max(retry_after, backoff if retry_after == 0 else 0.0)
-        return backoff
-
-
-def retryable(exc: BaseException) -> bool:
-    if isinstance(exc, errors.ConnectionError):
-        return True
-    if isinstance(exc, errors.APIError):
-        if exc.code in _NO_RETRY_CODES:
-            return False
-        return exc.status == 429 or exc.status >= 500
-    return False
-
-
 @dataclass(slots=True)
 class RawResponse:
     status: int
@@ -108,39 +75,48 @@ class RawResponse:
     elapsed: float
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-def api_error(status: int, headers: Mapping[str, str], body: bytes, model: str | None) -> errors.APIError:
-    code, message = parse_error_body(body)
-    cls = errors.error_class(status, code, message)
-    return cls(
-        message,
-        status=status,
-        code=code,
-        model=model,
-        request_id=headers.get("cf-aig-request-id") or headers.get("cf-ray"),
-        log_id=headers.get("cf-aig-log-id"),
-        retry_after=_retry_after(headers),
-        body=body.decode("utf-8", "replace"),
-    )
-
-
 def _map_exc(exc: httpx.HTTPError, model: str | None, timeout: float) -> errors.TransportError:
     if isinstance(exc, httpx.TimeoutException):
         kind = type(exc).__name__
         return errors.TimeoutError(f"{kind} after {timeout:g}s (model {model}); raise timeout= if needed", model=model)
     return errors.ConnectionError(f"{type(exc).__name__}: {exc} (model {model})", model=model)
+
+
+_PerLoop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]]
+
+
+async def _closer(
+    clients: _PerLoop, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        clients.pop(loop, None)
+        if not loop.is_closed():  # a loop closed without asyncio.run: its sockets go with the client
+            await client.aclose()
+
+
+def _step(awaitable: Any) -> None:
+    """Run a coroutine step that cannot suspend (no real await) to its end, synchronously."""
+    try:
+        awaitable.send(None)
+    except StopIteration:
+        pass
+
+
+def _closed_with_loop(
+    clients: _PerLoop, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
+) -> AsyncGenerator[None, None]:
+    """An async generator parked at its ``yield`` in the running loop, which closes ``client``.
+
+    ``asyncio.run`` (and ``loop.shutdown_asyncgens``) closes every async generator the loop has started,
+    so each per-loop client closes its connections while its loop can still run, instead of keeping the
+    loop and its sockets alive until this Transport dies (one leaked client per ``asyncio.run`` call).
+    The first step has no await, so it runs synchronously: ``send(None)`` ends in StopIteration at the yield.
+    """
+    gen = _closer(clients, loop, client)
+    _step(gen.asend(None))
+    return gen  # kept with the client: dropping it would let the loop's finaliser close the client early
 
 
 class Transport:
@@ -164,9 +140,7 @@ class Transport:
         self._async_transport = async_transport
         self._sync: httpx.Client | None = None
         self._urls: dict[str, httpx.URL] = {}  # parsed once per URL string (httpx re-parses str URLs per call)
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async: _PerLoop = weakref.WeakKeyDictionary()
 
     # -- clients -----------------------------------------------------------------------
     @property
@@ -182,15 +156,17 @@ class Transport:
     @property
     def async_client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
+        entry = self._async.get(loop)
+        if entry is None:
+            for old in [lp for lp in self._async if lp.is_closed()]:  # loops closed without asyncio.run
+                _step(self._async[old][1].aclose())
             transport = self._async_transport or httpx.AsyncHTTPTransport(
                 verify=_ssl_context(), limits=self._limits, socket_options=_SOCKET_OPTIONS
             )
             client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits, transport=transport)
             _fast_cookies(client)
-            self._async[loop] = client
-        return client
+            entry = self._async[loop] = (client, _closed_with_loop(self._async, loop, client))
+        return entry[0]
 
     def close(self) -> None:
         if self._sync is not None:
@@ -198,10 +174,9 @@ class Transport:
             self._sync = None
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        client = self._async.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        entry = self._async.get(asyncio.get_running_loop())
+        if entry is not None:
+            await entry[1].aclose()  # its ``finally`` closes the client and forgets it
 
     def _url(self, url: str) -> httpx.URL:
         parsed = self._urls.get(url)
@@ -364,4 +339,4 @@ class Transport:
             raise _map_exc(exc, model, self.timeout) from None
 
 
-__all__ = ["RawResponse", "RetryPolicy", "Transport", "api_error", "retryable"]
+__all__ = ["RawResponse", "RetryPolicy", "Transport", "api_error", "retryable"]  # the last three: cfgateway.retry

@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "cfgateway.wire": 2,
     "cfgateway.data": 2,
     "cfgateway.transport": 3,
+    "cfgateway.retry": 3,
     "cfgateway.ledger": 4,
     "cfgateway.budget": 4,
     "cfgateway.reports": 4,

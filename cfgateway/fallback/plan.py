@@ -24,8 +24,8 @@ from cfgateway.breaker import CircuitBreaker, CircuitOpenError, RouteSkipped
 from cfgateway.calls import CallContext
 from cfgateway.catalog import Catalog
 from cfgateway.fallback.policy import FallbackPolicy, all_failed, annotate
+from cfgateway.retry import RetryPolicy, retryable
 from cfgateway.routes import Route
-from cfgateway.transport import RetryPolicy, retryable
 from cfgateway.types import AttemptInfo
 
 

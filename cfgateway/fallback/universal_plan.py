@@ -22,8 +22,8 @@ from cfgateway.calls import CallContext, Prepared
 from cfgateway.config import Settings
 from cfgateway.fallback.plan import Limits
 from cfgateway.fallback.policy import FallbackPolicy, GatewayStepFailed, all_failed, annotate
+from cfgateway.retry import retryable
 from cfgateway.routes import GatewayOptions, Route, parse_gateway_headers, universal_step
-from cfgateway.transport import retryable
 from cfgateway.types import AttemptInfo
 
 STEP_FAILED = "gateway_step_failed"

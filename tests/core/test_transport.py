@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -134,3 +135,58 @@ def test_stream_retries_before_the_first_byte() -> None:
     with t.stream("http://127.0.0.1/x", {}, b"{}") as (_headers, it):
         data = b"".join(it)
     assert data == OK and s.calls == 2
+
+
+def test_each_loops_client_closes_with_its_loop(cf_emulator: Any) -> None:
+    """``asyncio.run`` per call must not keep a client, its loop and its sockets per call (an fd leak)."""
+    import gc
+    import os
+    import warnings
+
+    t = Transport()
+    url = f"{cf_emulator.base_url}/accounts/acct/ai/run/@cf/meta/llama-3.1-8b-instruct"
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}).encode()
+    seen: list[httpx.AsyncClient] = []
+
+    async def call() -> int:
+        seen.append(t.async_client)
+        return (await t.apost(url, {"Authorization": "Bearer t"}, body)).status
+
+    assert asyncio.run(call()) == 200  # warm: the emulator's own sockets exist from here on
+    gc.collect()
+    fds = len(os.listdir("/proc/self/fd"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(30):
+            assert asyncio.run(call()) == 200
+        gc.collect()
+    assert len(t._async) == 0 and all(c.is_closed for c in seen)
+    assert len(os.listdir("/proc/self/fd")) <= fds + 2
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_loop_closed_by_hand_is_forgotten_on_the_next_loop() -> None:
+    s = Script()
+    t = make(s)
+
+    async def call() -> int:
+        return (await t.apost("http://127.0.0.1/x", {}, b"{}")).status
+
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(call()) == 200
+    loop.close()  # no shutdown_asyncgens: its client could not close itself
+    assert len(t._async) == 1
+    assert asyncio.run(call()) == 200
+    assert len(t._async) == 0 and s.calls == 2
+
+
+def test_aclose_closes_this_loops_client() -> None:
+    t = make(Script())
+
+    async def run() -> tuple[httpx.AsyncClient, int]:
+        client = t.async_client
+        await t.aclose()
+        return client, len(t._async)
+
+    client, left = asyncio.run(run())
+    assert client.is_closed and left == 0
