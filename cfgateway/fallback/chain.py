@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import aclosing, closing
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from cfgateway import errors
 from cfgateway.calls import CallContext
-from cfgateway.fallback.plan import CallPlan
+from cfgateway.client import Client
+from cfgateway.fallback.plan import Attempt
 from cfgateway.fallback.setup import ChainSetup
 from cfgateway.routes import GatewayOptions
 from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
 DEFAULT_EMBED_CONCURRENCY = 8
+R = TypeVar("R")
 
 
 class FallbackChain(ChainSetup):
@@ -29,56 +31,64 @@ class FallbackChain(ChainSetup):
     "that one model, no chain". See :func:`cfgateway.fallback.build_client` for the options.
     """
 
-    # -- chat --------------------------------------------------------------------------------
-    def chat(
-        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
-        gateway_options: GatewayOptions | None = None,
-    ) -> ChatResponse:
-        if model is not None:
-            return super().chat(request, model=model, context=context, gateway_options=gateway_options)
-        if self.universal is not None:
-            return self.universal.chat(request, self.call_context(context, request), gateway_options)
-        plan = self.plan(self.call_context(context, request))
+    # -- the loop, once per flavour ----------------------------------------------------------
+    def _attempts(self, ctx: CallContext, send: Callable[[Attempt], R]) -> R:
+        """``next()`` → ``send`` → ``failed()`` (maybe try again) / ``succeeded()``."""
+        plan = self.plan(ctx)
         try:
             while True:
                 step = plan.next()
                 if step.delay:
                     time.sleep(step.delay)
                 try:
-                    resp = super().chat(request, model=step.model, context=step.ctx,
-                                            gateway_options=gateway_options)
+                    result = send(step)
                 except errors.CloudflareError as exc:
                     if plan.failed(exc):
                         raise
                     continue
-                return plan.succeeded(resp)  # type: ignore[no-any-return]
+                return cast(R, plan.succeeded(result))
         finally:
             plan.close()
 
-    async def achat(
-        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
-        gateway_options: GatewayOptions | None = None,
-    ) -> ChatResponse:
-        if model is not None:
-            return await super().achat(request, model=model, context=context, gateway_options=gateway_options)
-        if self.universal is not None:
-            return await self.universal.achat(request, self.call_context(context, request), gateway_options)
-        plan = self.plan(self.call_context(context, request))
+    async def _aattempts(self, ctx: CallContext, send: Callable[[Attempt], Awaitable[R]]) -> R:
+        plan = self.plan(ctx)
         try:
             while True:
                 step = plan.next()
                 if step.delay:
                     await asyncio.sleep(step.delay)
                 try:
-                    resp = await super().achat(request, model=step.model, context=step.ctx,
-                                                   gateway_options=gateway_options)
+                    result = await send(step)
                 except errors.CloudflareError as exc:
                     if plan.failed(exc):
                         raise
                     continue
-                return plan.succeeded(resp)  # type: ignore[no-any-return]
+                return cast(R, plan.succeeded(result))
         finally:
             plan.close()
+
+    # -- chat --------------------------------------------------------------------------------
+    def chat(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> ChatResponse:
+        if model is not None:
+            return Client.chat(self, request, model=model, context=context, gateway_options=gateway_options)
+        if self.universal is not None:
+            return self.universal.chat(request, self.call_context(context, request), gateway_options)
+        return self._attempts(self.call_context(context, request), lambda step: Client.chat(self,
+            request, model=step.model, context=step.ctx, gateway_options=gateway_options))
+
+    async def achat(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> ChatResponse:
+        if model is not None:
+            return await Client.achat(self, request, model=model, context=context, gateway_options=gateway_options)
+        if self.universal is not None:
+            return await self.universal.achat(request, self.call_context(context, request), gateway_options)
+        return await self._aattempts(self.call_context(context, request), lambda step: Client.achat(self,
+            request, model=step.model, context=step.ctx, gateway_options=gateway_options))
 
     # -- stream ------------------------------------------------------------------------------
     def stream(
@@ -169,26 +179,12 @@ class FallbackChain(ChainSetup):
         kw: dict[str, Any] = {"max_concurrency": max_concurrency, "progress": progress, "pooling": pooling,
                               "gateway_options": gateway_options}
         if model is not None:
-            return super().embed(texts, model=model, batch_size=batch_size, context=context, **kw)
+            return Client.embed(self, texts, model=model, batch_size=batch_size, context=context, **kw)
         self.check_embed_dims()
         if self.universal is not None:
             return self.universal.embed(texts, self.call_context(context), batch_size, pooling, gateway_options)
-        plan = self.plan(self.call_context(context))
-        try:
-            while True:
-                step = plan.next()
-                if step.delay:
-                    time.sleep(step.delay)
-                size = self.batch_size_for(step.model, batch_size)
-                try:
-                    resp = super().embed(texts, model=step.model, batch_size=size, context=step.ctx, **kw)
-                except errors.CloudflareError as exc:
-                    if plan.failed(exc):
-                        raise
-                    continue
-                return plan.succeeded(resp)  # type: ignore[no-any-return]
-        finally:
-            plan.close()
+        return self._attempts(self.call_context(context), lambda step: Client.embed(self,
+            texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
     async def aembed(
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
@@ -198,27 +194,13 @@ class FallbackChain(ChainSetup):
         kw: dict[str, Any] = {"max_concurrency": max_concurrency, "progress": progress, "pooling": pooling,
                               "gateway_options": gateway_options}
         if model is not None:
-            return await super().aembed(texts, model=model, batch_size=batch_size, context=context, **kw)
+            return await Client.aembed(self, texts, model=model, batch_size=batch_size, context=context, **kw)
         self.check_embed_dims()
         if self.universal is not None:
             return await self.universal.aembed(texts, self.call_context(context), batch_size, pooling,
                                                gateway_options)
-        plan: CallPlan = self.plan(self.call_context(context))
-        try:
-            while True:
-                step = plan.next()
-                if step.delay:
-                    await asyncio.sleep(step.delay)
-                size = self.batch_size_for(step.model, batch_size)
-                try:
-                    resp = await super().aembed(texts, model=step.model, batch_size=size, context=step.ctx, **kw)
-                except errors.CloudflareError as exc:
-                    if plan.failed(exc):
-                        raise
-                    continue
-                return plan.succeeded(resp)  # type: ignore[no-any-return]
-        finally:
-            plan.close()
+        return await self._aattempts(self.call_context(context), lambda step: Client.aembed(self,
+            texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
 
 __all__ = ["FallbackChain"]
