@@ -340,6 +340,12 @@ class StreamRun:
 
     def end(self) -> ChatChunk:
         """The final chunk (usage, cost, record); raises StreamInterrupted when the stream was cut."""
+        if not self.sse:
+            raise errors.StreamInterrupted(
+                f"{self.p.route.model} answered a stream request with JSON, not events: it cannot stream on "
+                "this route (set \"native_stream\": false in its catalog row, or call without streaming)",
+                model=self.p.route.model, text="",
+            )
         for event in self.decoder.flush():
             self._chunks(event)
         if self.stopped:

@@ -13,7 +13,16 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cfgateway import errors
-from cfgateway.calls import CallContext, Prepared, StreamRun, finish_chat, prepare_chat
+from cfgateway.calls import (
+    CallContext,
+    Prepared,
+    StreamRun,
+    finish_chat,
+    one_piece,
+    one_piece_reason,
+    prepare_chat,
+    response_chunks,
+)
 from cfgateway.fallback.universal_embed import EmbedJob
 from cfgateway.fallback.universal_plan import (
     GatewayCall,
@@ -139,7 +148,20 @@ class UniversalMode:
             return call.interrupted(err, seg, k)
         return err if call.failed(err, seg, k, time.perf_counter() - started) else None
 
+    def cannot_stream(self, req: ChatRequest, ctx: CallContext) -> bool:
+        """True when a step cannot stream this call (JSON mode, gpt-oss on /ai/run): the whole chain is
+        then one non-streamed request, yielded as one chunk plus the final chunk."""
+        for route in (self.client.route(m) for m in self.chain.models_for(ctx)):
+            reason = one_piece_reason(route, req, self.client.catalog.get(route.model))
+            if reason is not None:
+                one_piece(route, req, f"{reason} (a step of a gateway-mode chain)")
+                return True
+        return False
+
     def stream(self, req: ChatRequest, ctx: CallContext, options: GatewayOptions | None) -> Iterator[ChatChunk]:
+        if self.cannot_stream(req, ctx):
+            yield from response_chunks(self.chat(req, ctx, options))
+            return
         call, opts = self.start(ctx), self.options(options)
         while True:
             seg = call.next()
@@ -175,6 +197,10 @@ class UniversalMode:
     async def astream(
         self, req: ChatRequest, ctx: CallContext, options: GatewayOptions | None
     ) -> AsyncIterator[ChatChunk]:
+        if self.cannot_stream(req, ctx):
+            for chunk in response_chunks(await self.achat(req, ctx, options)):
+                yield chunk
+            return
         call, opts = self.start(ctx), self.options(options)
         while True:
             seg = call.next()

@@ -132,3 +132,29 @@ def test_core_refuses_images_for_a_text_only_model_before_sending(cf_emulator: A
         list(make(cf_emulator, "@cf/meta/llama-3.1-8b-instruct").stream(req))
     assert cf_emulator.state.requests == []
     assert make(cf_emulator, "@cf/google/gemma-3-12b-it").chat(req).text
+
+
+def _gateway_chain(emu: Any, fallbacks: list[str], **kw: Any) -> Any:
+    from cfgateway.fallback import build_client
+
+    return build_client(GPT_OSS, fallbacks, account_id="acct", api_token="t", gateway_id="gw", gateway_token="g",
+                        base_url=emu.base_url, gateway_base_url=emu.gateway_base_url, fallback_mode="gateway",
+                        max_retries=0, **kw)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_gateway_mode_chain_with_a_step_that_cannot_stream_is_one_request(cf_emulator: Any, mode: str) -> None:
+    chunks = collect(_gateway_chain(cf_emulator, ["openai/gpt-4o-mini"]), PROMPT, mode)
+    [sent] = cf_emulator.state.requests
+    assert isinstance(sent.json, list) and not any(step["query"].get("stream") for step in sent.json)
+    assert [ch.final for ch in chunks] == [False, True] and "Paris" in chunks[0].text
+    assert chunks[-1].model == GPT_OSS and chunks[-1].usage is not None
+
+
+def test_gateway_mode_names_the_fix_when_a_step_answers_json_to_a_stream(cf_emulator: Any) -> None:
+    from cfgateway import StreamInterrupted
+
+    row = {"kind": "chat", "input": "0.35", "output": "0.75", "shape": "openai"}
+    catalog = default_catalog().extended({"models": {GPT_OSS: row}})  # the catalog wrongly says it streams
+    with pytest.raises(StreamInterrupted, match='cannot stream on this route .set "native_stream": false'):
+        collect(_gateway_chain(cf_emulator, [], catalog=catalog), PROMPT, "sync")
