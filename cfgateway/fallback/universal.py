@@ -54,10 +54,11 @@ class UniversalMode:
         self.default_timeout_ms = max(50, int(timeout_ms))
 
     # -- helpers ---------------------------------------------------------------------------
-    def start(self, ctx: CallContext) -> GatewayCall:
+    def start(self, ctx: CallContext, operation: str = "chat") -> GatewayCall:
         routes = [self.client.route(m) for m in self.chain.models_for(ctx)]
         return GatewayCall(routes, ctx, policy=self.chain.policy, limits=self.chain.limits,
-                           breaker=self.chain.breaker)
+                           breaker=self.chain.breaker, operation=operation,
+                           on_records=lambda records: self.client._settle(records, None))
 
     def options(self, call_options: GatewayOptions | None) -> GatewayOptions | None:
         return call_options or self.client.gateway_options
@@ -101,6 +102,7 @@ class UniversalMode:
                 with self.client.transport.stream(self.url, headers, body, model=self.label(seg),
                                                   deadline=ctx.deadline) as (h, it):
                     k = answering_step(h, len(prepared))
+                    call.answered(seg, k)
                     content = b"".join(it)
                 resp = finish_chat(prepared_for(seg.steps[k][1], prepared[k]), h, content, seg.steps[k][2],
                                    self.client.catalog)
@@ -124,6 +126,7 @@ class UniversalMode:
                 async with self.client.transport.astream(self.url, headers, body, model=self.label(seg),
                                                          deadline=ctx.deadline) as (h, it):
                     k = answering_step(h, len(prepared))
+                    call.answered(seg, k)
                     content = b"".join([piece async for piece in it])
                 resp = finish_chat(prepared_for(seg.steps[k][1], prepared[k]), h, content, seg.steps[k][2],
                                    self.client.catalog)
@@ -174,6 +177,7 @@ class UniversalMode:
                 with self.client.transport.stream(self.url, headers, body, model=self.label(seg),
                                                   deadline=ctx.deadline) as (h, it):
                     k = answering_step(h, len(prepared))
+                    call.answered(seg, k)
                     run = StreamRun(prepared_for(seg.steps[k][1], prepared[k]), seg.steps[k][2], self.client.catalog)
                     run.start(h)
                     for piece in it:
@@ -213,6 +217,7 @@ class UniversalMode:
                 async with self.client.transport.astream(self.url, headers, body, model=self.label(seg),
                                                          deadline=ctx.deadline) as (h, it):
                     k = answering_step(h, len(prepared))
+                    call.answered(seg, k)
                     run = StreamRun(prepared_for(seg.steps[k][1], prepared[k]), seg.steps[k][2], self.client.catalog)
                     run.start(h)
                     async for piece in it:
@@ -238,7 +243,8 @@ class UniversalMode:
         self, texts: list[str], ctx: CallContext, batch_size: int | None, pooling: str | None,
         options: GatewayOptions | None,
     ) -> EmbedResponse:
-        call, job = self.start(ctx), EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options))
+        call, job = self.start(ctx, "embed"), EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options))
+        job.on_answer = call.answered
         while True:
             seg = call.next()
             if seg.delay:
@@ -255,7 +261,8 @@ class UniversalMode:
         self, texts: list[str], ctx: CallContext, batch_size: int | None, pooling: str | None,
         options: GatewayOptions | None,
     ) -> EmbedResponse:
-        call, job = self.start(ctx), EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options))
+        call, job = self.start(ctx, "embed"), EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options))
+        job.on_answer = call.answered
         while True:
             seg = call.next()
             if seg.delay:

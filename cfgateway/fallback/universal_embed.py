@@ -10,6 +10,7 @@ mode for large corpora).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ class EmbedJob:
         self.pooling = pooling
         self.options = options
         self.answered: int | None = None  # position in the segment of the step that answered
+        self.on_answer: Callable[[Segment, int], None] | None = None  # books the steps that failed before it
         self.started = 0.0
         meta = dict(ctx.metadata)
         if ctx.user:
@@ -71,8 +73,10 @@ class EmbedJob:
                            operation="embed", config=self.config)
         return positions, body
 
-    def _answer(self, h: Any, positions: list[int]) -> None:
+    def _answer(self, seg: Segment, h: Any, positions: list[int]) -> None:
         self.answered = positions[answering_step(h, len(positions))]
+        if self.on_answer is not None:
+            self.on_answer(seg, self.answered)
 
     def _finish(
         self, seg: Segment, batches: list[list[EmbedBatch]], i: int, h: Any, content: bytes, started: float
@@ -108,7 +112,7 @@ class EmbedJob:
             try:
                 with transport.stream(url, self.headers, body, model=self.mode.label(seg),
                                       deadline=self.ctx.deadline) as (h, it):
-                    self._answer(h, positions)
+                    self._answer(seg, h, positions)
                     content = b"".join(it)
                 parts.append(self._finish(seg, batches, i, h, content, started))
             except errors.CloudflareError as exc:
@@ -126,7 +130,7 @@ class EmbedJob:
             try:
                 async with transport.astream(url, self.headers, body, model=self.mode.label(seg),
                                              deadline=self.ctx.deadline) as (h, it):
-                    self._answer(h, positions)
+                    self._answer(seg, h, positions)
                     content = b"".join([piece async for piece in it])
                 parts.append(self._finish(seg, batches, i, h, content, started))
             except errors.CloudflareError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 
 from cfgateway import errors
 from cfgateway.breaker import CircuitBreaker, CircuitOpenError
-from cfgateway.calls import CallContext, Prepared
+from cfgateway.calls import CallContext, Prepared, make_record
 from cfgateway.config import Settings
 from cfgateway.fallback.plan import Limits
 from cfgateway.fallback.policy import FallbackPolicy, GatewayStepFailed, all_failed, annotate
@@ -92,6 +92,7 @@ class Segment:
 
     steps: list[tuple[int, Route, CallContext]]
     delay: float = 0.0
+    booked: int = 0  # leading steps already booked as failed inside the gateway
 
     @property
     def routes(self) -> list[Route]:
@@ -110,8 +111,12 @@ class GatewayCall:
         limits: Limits,
         breaker: CircuitBreaker | None,
         clock: Callable[[], float] = time.monotonic,
+        operation: str = "chat",
+        on_records: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self.routes = list(routes)
+        self.operation = operation
+        self.on_records = on_records  # hands the failed steps' records to the ledger as they become known
         self.ctx = ctx
         self.policy = policy
         self.limits = limits
@@ -154,7 +159,7 @@ class GatewayCall:
         return Segment(steps, delay)
 
     def _steps_failed(self, seg: Segment, upto: int, health: bool) -> None:
-        """Steps ``0..upto-1`` of ``seg`` failed inside the gateway."""
+        """Steps ``0..upto-1`` of ``seg`` failed inside the gateway: an attempt and a ledger record each."""
         for pos in range(upto):
             i, route, _ = seg.steps[pos]
             err = GatewayStepFailed(route.model, i)
@@ -162,6 +167,24 @@ class GatewayCall:
             self.attempts.append(AttemptInfo(route.model, STEP_FAILED, None, 0.0))
             if self.breaker is not None:
                 (self.breaker.failure if health else self.breaker.release)(route.model)
+        self._book(seg, upto)
+
+    def _book(self, seg: Segment, upto: int) -> None:
+        """Ledger records for the failed steps not booked yet (no usage is known for them: cost unknown,
+        like a failed client-side attempt)."""
+        start, seg.booked = seg.booked, max(seg.booked, upto)
+        records = [
+            make_record(route, step_ctx, operation=self.operation, usage=None, latency=0.0, outcome=STEP_FAILED)
+            for _, route, step_ctx in seg.steps[start:upto]
+        ]
+        self.records.extend(records)
+        if records and self.on_records is not None:
+            self.on_records(records)
+
+    def answered(self, seg: Segment, k: int) -> None:
+        """Step ``k`` answers (its headers arrived): book the steps before it now, so the ledger has them
+        before the answer's own record (attempts and the breaker wait for how the call ends)."""
+        self._book(seg, k)
 
     def succeeded(self, result: Any, seg: Segment, k: int) -> Any:
         self._steps_failed(seg, k, True)

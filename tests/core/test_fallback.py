@@ -268,3 +268,32 @@ def test_gateway_mode_goes_on_after_a_broken_answer() -> None:
     assert [(a.model, a.outcome) for a in r.attempts] == [(P, "MalformedResponseError"), (F, "ok")]
     assert [[s["provider"] for s in b] for b in bodies] == [["workers-ai", "openai"], ["openai"]]
     assert [rec.outcome for rec in r.records] == ["MalformedResponseError", "ok"]
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+def test_gateway_mode_books_steps_that_failed_inside_the_gateway(emu: EmulatorServer, sync: bool) -> None:
+    """Issue 5: every attempt, failed ones too, reaches the ledger — also the steps the gateway tried."""
+    from cfgateway.ledger import MemoryLedger
+
+    tracker = CostTracker(MemoryLedger())
+    c = chain(emu, fallback_mode="gateway", tracker=tracker)
+    emu.state.add_fault(Fault("*/workers-ai/*", "error", status=500))
+    r = c.chat(PROMPT) if sync else asyncio.run(c.achat(PROMPT))
+    assert r.model == F and len(emu.state.requests) == 1  # one request; the gateway fell back inside
+    booked = tracker.ledger.records()
+    assert [(x.model, x.outcome, x.operation) for x in booked] == [
+        (P, "gateway_step_failed", "chat"), (F, "ok", "chat")]
+    assert booked[0].cost is None and booked[0].attempt == 0 and booked[1].attempt == 1 and booked[1].fallback
+    assert [x.call_id for x in booked] == [x.call_id for x in r.records]
+
+
+def test_gateway_mode_embeddings_book_failed_steps(emu: EmulatorServer) -> None:
+    from cfgateway.ledger import MemoryLedger
+
+    tracker = CostTracker(MemoryLedger())
+    c = chain(emu, EMB_A, [EMB_B], fallback_mode="gateway", tracker=tracker)
+    emu.state.add_fault(Fault(f"*/{EMB_A}", "error", status=500))
+    r = c.embed([f"text {i}" for i in range(3)])
+    assert r.model == EMB_B
+    booked = [(x.model, x.outcome, x.operation) for x in tracker.ledger.records()]
+    assert booked == [(EMB_A, "gateway_step_failed", "embed"), (EMB_B, "ok", "embed")]

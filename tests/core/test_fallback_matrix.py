@@ -142,8 +142,10 @@ def test_fault_matrix(emu: EmulatorServer, fault: str, mode: str, sync: bool, ki
             assert res.attempts[0].model == P and res.attempts[0].outcome != "ok"
             if mode == "gateway" and expected_log == "U":
                 assert res.attempts[0].outcome == "gateway_step_failed" and res.gateway.step == 1
-        # one ledger record per request sent (gateway steps that failed inside the gateway have none)
-        assert len(res.records) == len(expected_log)
+        # one ledger record per attempt: each request sent, and each step that failed inside the gateway
+        assert len(res.records) == len(res.attempts)
+        assert [r.outcome for r in res.records[:-1]] == [a.outcome for a in res.attempts[:-1]]
+        assert len(res.records) == len(expected_log) + (mode == "gateway" and expected_log == "U" and outcome == F)
         assert [r.attempt for r in res.records][-1] == (len(expected_log) - 1 if mode == "client" else
                                                         (1 if outcome == F else 0))
         assert res.records[-1].fallback is (outcome == F) and res.records[-1].outcome == "ok"
