@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cfgateway import errors
@@ -93,6 +93,7 @@ class Segment:
     steps: list[tuple[int, Route, CallContext]]
     delay: float = 0.0
     booked: int = 0  # leading steps already booked as failed inside the gateway
+    probes: list[int] = field(default_factory=list)  # positions whose half-open probe this request holds
 
     @property
     def routes(self) -> list[Route]:
@@ -136,15 +137,19 @@ class GatewayCall:
 
     def next(self) -> Segment:
         steps: list[tuple[int, Route, CallContext]] = []
+        probes: list[int] = []
         for i in range(self._start, len(self.routes)):
             route = self.routes[i]
-            if self.breaker is not None and self.breaker.state(route.model) == "open":
+            half_open = self.breaker is not None and self.breaker.state(route.model) == "half_open"
+            if self.breaker is not None and not self.breaker.allow(route.model):  # open, or being probed
                 if i not in self._noted:
                     self._noted.add(i)
                     skip = CircuitOpenError(route.model, self.breaker.retry_in(route.model))
                     self.errors.append(skip)
                     self.attempts.append(AttemptInfo(route.model, skip.reason, str(skip), 0.0))
                 continue
+            if half_open:
+                probes.append(len(steps))
             steps.append((i, route, replace(self.ctx, attempt=i, fallback=i > 0)))
         if not steps:
             raise self._final()
@@ -156,7 +161,15 @@ class GatewayCall:
             raise self._final()
         self.sent += 1
         delay, self._delay = self._delay, 0.0
-        return Segment(steps, delay)
+        return Segment(steps, delay, probes=probes)
+
+    def _release_probes(self, seg: Segment, after: int) -> None:
+        """Free the half-open probes this request held on steps after ``after``: the gateway never tried them
+        (``after=-1``: whether it did is unknown)."""
+        if self.breaker is not None:
+            for pos in seg.probes:
+                if pos > after:
+                    self.breaker.release(seg.steps[pos][1].model)
 
     def _steps_failed(self, seg: Segment, upto: int, health: bool) -> None:
         """Steps ``0..upto-1`` of ``seg`` failed inside the gateway: an attempt and a ledger record each."""
@@ -188,6 +201,7 @@ class GatewayCall:
 
     def succeeded(self, result: Any, seg: Segment, k: int) -> Any:
         self._steps_failed(seg, k, True)
+        self._release_probes(seg, k)
         if self.breaker is not None:
             self.breaker.success(seg.steps[k][1].model)
         result.attempts = [*self.attempts, *result.attempts]
@@ -200,6 +214,7 @@ class GatewayCall:
         health = self.policy.counts_against(exc)
         known = k is not None or isinstance(exc, errors.APIError)
         pos = k if k is not None else len(seg.steps) - 1  # an error answer is the last step's
+        self._release_probes(seg, pos if known else -1)
         if known:
             self._steps_failed(seg, pos, health)
         route = seg.steps[pos if known else 0][1]
@@ -227,6 +242,7 @@ class GatewayCall:
         """A stream failed after its first chunk: report and annotate, no fallback."""
         self.records.extend(getattr(exc, "records", None) or [])
         self._steps_failed(seg, k, True)
+        self._release_probes(seg, k)
         route = seg.steps[k][1]
         self.attempts.append(AttemptInfo(route.model, type(exc).__name__, str(exc)[:300], 0.0))
         if self.breaker is not None and self.policy.counts_against(exc):

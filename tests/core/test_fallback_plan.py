@@ -286,3 +286,36 @@ def test_gateway_call_error_answer_is_the_last_steps() -> None:
     bad = api(errors.BadRequestError, 400)
     assert call2.failed(bad, seg2, None) is True
     assert [a.outcome for a in bad.attempts] == ["gateway_step_failed", "BadRequestError"]  # type: ignore[attr-defined]
+
+
+def test_gateway_call_holds_the_single_half_open_probe() -> None:
+    clock = Clock()
+    br = CircuitBreaker(1, 10.0, clock=clock)
+    br.failure(A)
+    clock.now = 11  # cooled down: half-open, one probe allowed
+    first, second = gcall([A, B], br), gcall([A, B], br)
+    seg1 = first.next()
+    assert [r.model for r in seg1.routes] == [A, B] and seg1.probes == [0]
+    seg2 = second.next()
+    assert [r.model for r in seg2.routes] == [B]  # another request is probing A: skip it, as in client mode
+    assert second.attempts[0].outcome == "circuit_open"
+    first.succeeded(ChatResponse("ok", A, "workers-ai", attempts=[AttemptInfo(A, "ok")]), seg1, 0)
+    assert br.state(A) == "closed"
+
+
+def test_gateway_call_frees_a_probe_the_gateway_never_tried() -> None:
+    clock = Clock()
+    br = CircuitBreaker(1, 10.0, clock=clock)
+    br.failure(B)
+    clock.now = 11
+    call = gcall([A, B], br)
+    seg = call.next()
+    assert seg.probes == [1]
+    call.succeeded(ChatResponse("ok", A, "workers-ai", attempts=[AttemptInfo(A, "ok")]), seg, 0)
+    assert br.state(B) == "half_open" and br.allow(B)  # B was not tried: its probe is free again
+    unknown = gcall([B], br)  # (the allow() above took the probe; give it back, then lose a request)
+    br.release(B)
+    seg2 = unknown.next()
+    assert seg2.probes == [0]
+    unknown.failed(errors.ConnectionError("refused", model=B), seg2, None)
+    assert br.allow(B)  # nobody knows whether B was tried: the probe is freed, not failed
