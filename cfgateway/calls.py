@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import time
 from collections.abc import Mapping
@@ -20,15 +19,14 @@ from cfgateway import errors
 from cfgateway.catalog import Catalog, ModelInfo
 from cfgateway.ledger import UsageRecord
 from cfgateway.pricing import cost_of
+from cfgateway.route_limits import WORKERS_AI_DEFAULT_MAX_TOKENS, check_images, checked_finish
 from cfgateway.routes import GatewayOptions, Route, parse_gateway_headers
 from cfgateway.sse import SSEDecoder
-from cfgateway.types import AttemptInfo, ChatChunk, ChatRequest, ChatResponse, GatewayMeta, ToolCallChunk, Usage
+from cfgateway.types import AttemptInfo, ChatChunk, ChatRequest, ChatResponse, GatewayMeta, Usage
 from cfgateway.wire import anthropic as anthropic_wire
 from cfgateway.wire import openai as openai_wire
 from cfgateway.wire import workers_ai as workers_ai_wire
 from cfgateway.wire.common import apply_stop
-
-log = logging.getLogger("cfgateway.client")
 
 WIRES: dict[str, ModuleType] = {
     "workers-ai": workers_ai_wire,
@@ -76,6 +74,8 @@ class Prepared:
     body: bytes
     stop: list[str] | None
     started: float = 0.0
+    cap: int | None = None  # legacy Workers AI results carry no finish reason: the output cap, to infer one
+    default_cap: bool = False  # that cap is the service's default (256): the caller set no max_tokens
 
 
 def request_headers(
@@ -85,18 +85,6 @@ def request_headers(
     if route.via_gateway and (options is not None or metadata):
         headers.update((options or GatewayOptions()).headers(metadata))
     return headers
-
-
-def check_images(route: Route, req: ChatRequest, info: ModelInfo | None) -> None:
-    """Images for a model the catalog marks text-only fail here, before anything is sent."""
-    if info is None or info.vision is not False:
-        return  # a vision model, or the catalog does not say: let the service decide
-    for i, m in enumerate(req.messages):
-        if isinstance(m.content, list) and any(p.get("type") in ("image_url", "image") for p in m.content):
-            raise errors.InvalidInputError(
-                f"messages[{i}]: {route.model} does not take images; use a vision model "
-                "(catalog 'vision': true) or send text only"
-            )
 
 
 def prepare_chat(
@@ -116,7 +104,10 @@ def prepare_chat(
         stop = None
     # the metadata only feeds gateway headers: not built for direct routes
     headers = request_headers(route, options, _metadata(ctx, req) if route.via_gateway else None)
-    return Prepared(route, route.chat_url, headers, json.dumps(body).encode(), stop, time.perf_counter())
+    legacy = route.wire == "workers-ai" and info is not None and info.shape == "legacy"
+    cap = (req.max_tokens if req.max_tokens is not None else WORKERS_AI_DEFAULT_MAX_TOKENS) if legacy else None
+    return Prepared(route, route.chat_url, headers, json.dumps(body).encode(), stop, time.perf_counter(), cap,
+                    legacy and req.max_tokens is None)
 
 
 def _metadata(ctx: CallContext, req: ChatRequest | None = None) -> dict[str, Any]:
@@ -203,6 +194,7 @@ def finish_chat(
     route = p.route
     payload = load_json(content, route.model)
     resp: ChatResponse = WIRES[route.wire].parse_chat(payload)
+    resp.finish_reason = checked_finish(p.cap, p.default_cap, route.model, resp.finish_reason, resp.usage)
     if p.stop and resp.text:
         resp.text, cut = apply_stop(resp.text, p.stop)
         if cut:
@@ -225,46 +217,6 @@ def failed_record(route: Route, ctx: CallContext, exc: BaseException, started: f
     return make_record(
         route, ctx, operation=operation, usage=None, latency=time.perf_counter() - started, outcome=type(exc).__name__
     )
-
-
-def one_piece_reason(route: Route, request: ChatRequest, info: ModelInfo | None) -> str | None:
-    """Why a streamed call must be sent as one non-streamed call, or None when the route streams it.
-
-    Workers AI's JSON mode does not stream (json-mode docs); gpt-oss and kimi answer ``stream: true`` on
-    ``/ai/run`` with an empty JSON result (cloudflare-api.md 1.4; the official provider re-sends them
-    with ``stream: false``). The catalog's ``native_stream`` flag marks those models.
-    """
-    if route.is_workers_ai and request.response_format is not None:
-        return "Workers AI JSON mode does not stream"
-    if route.wire == "workers-ai" and info is not None and not info.native_stream:
-        return f"{route.model} does not stream on /ai/run"
-    return None
-
-
-_one_piece_logged: set[str] = set()
-
-
-def one_piece(route: Route, request: ChatRequest, reason: str | None) -> ChatRequest:
-    """Log (at INFO, once per model and reason) that a stream is answered by one non-streamed call."""
-    key = f"{route.model}: {reason or 'answered JSON to stream: true'}"
-    if key not in _one_piece_logged:
-        _one_piece_logged.add(key)
-        log.info("%s; sent without streaming, the answer is yielded as one chunk", key)
-    return request
-
-
-def response_chunks(resp: ChatResponse) -> list[ChatChunk]:
-    """A whole answer as a stream: one chunk with the content, then the final chunk (usage, cost, records)."""
-    tools = [
-        ToolCallChunk(index=i, id=tc.id or None, name=tc.name, arguments=json.dumps(tc.arguments))
-        for i, tc in enumerate(resp.tool_calls)
-    ]
-    meta: dict[str, Any] = {"model": resp.model, "provider": resp.provider, "provider_model": resp.provider_model,
-                            "gateway": resp.gateway}
-    content = ChatChunk(text=resp.text, reasoning=resp.reasoning or "", tool_call_chunks=tools, **meta)
-    final = ChatChunk(final=True, finish_reason=resp.finish_reason, usage=resp.usage, attempts=resp.attempts,
-                      cost=resp.cost, records=resp.records, **meta)
-    return [content, final]
 
 
 class StreamRun:
@@ -352,6 +304,8 @@ class StreamRun:
             final = ChatChunk(final=True, finish_reason="stop", usage=self.parser.usage)
         else:
             final = self.parser.finish()
+            p = self.p
+            final.finish_reason = checked_finish(p.cap, p.default_cap, p.route.model, final.finish_reason, final.usage)
             if self._held:
                 final.text = self._held + final.text
                 self.text += self._held
@@ -391,7 +345,4 @@ class StreamRun:
         return err
 
 
-__all__ = [
-    "WIRES", "CallContext", "Prepared", "StreamRun", "finish_chat", "one_piece", "one_piece_reason",
-    "prepare_chat", "response_chunks",
-]
+__all__ = ["WIRES", "CallContext", "Prepared", "StreamRun", "finish_chat", "prepare_chat"]

@@ -21,10 +21,7 @@ from cfgateway.calls import (
     StreamRun,
     failed_record,
     finish_chat,
-    one_piece,
-    one_piece_reason,
     prepare_chat,
-    response_chunks,
 )
 from cfgateway.catalog import Catalog, ModelInfo, load_catalog
 from cfgateway.config import Settings, load_settings
@@ -40,6 +37,7 @@ from cfgateway.embedding import (
 )
 from cfgateway.ledger import UsageRecord, open_ledger
 from cfgateway.pricing import custom_cost_header, estimate_tokens
+from cfgateway.route_limits import one_piece, one_piece_reason, response_chunks
 from cfgateway.routes import Endpoint, GatewayOptions, Route, resolve_route
 from cfgateway.transport import Transport
 from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "cfgateway.tally": 4,
     "cfgateway.client": 5,
     "cfgateway.calls": 5,
+    "cfgateway.route_limits": 5,
     "cfgateway.embedding": 5,
     "cfgateway.fallback": 5,
     "cfgateway.breaker": 5,

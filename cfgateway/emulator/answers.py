@@ -17,6 +17,7 @@ TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _QUOTED_KEY_RE = re.compile(r"['\"`]([A-Za-z_][A-Za-z0-9_]*)['\"`]")
 _COMMON_WORDS = frozenset({"get", "set", "the", "and", "for", "with", "tool", "run", "do", "make", "use", "call"})
 ECHO_WORDS = 48  # the echo quotes at most this many words of the user's message
+COUNT_RE = re.compile(r"\bcount to (\d{1,4})\b", re.IGNORECASE)  # "Count to 400": a long answer on demand
 
 
 def count_tokens(text: str) -> int:
@@ -83,10 +84,15 @@ def _last_user_text(inp: ChatInput) -> str:
 
 
 def reply_text(inp: ChatInput) -> str:
-    """``The tool returned: ...`` after a tool result, else an echo of the last user message."""
+    """``The tool returned: ...`` after a tool result; ``1 2 ... N.`` for "count to N" (a long answer on
+    demand); else an echo of the last user message."""
     if inp.messages and inp.messages[-1][0] == "tool":
         return f"The tool returned: {inp.messages[-1][1].strip().rstrip('.')}."
-    words = _last_user_text(inp).split()
+    last = _last_user_text(inp)
+    count = COUNT_RE.search(last)
+    if count:
+        return " ".join(str(i) for i in range(1, int(count.group(1)) + 1)) + "."
+    words = last.split()
     if not words:
         return "Hello! How can I help you today?"
     snippet = " ".join(words[:ECHO_WORDS]) + (" ..." if len(words) > ECHO_WORDS else "")

@@ -18,10 +18,7 @@ from cfgateway.calls import (
     Prepared,
     StreamRun,
     finish_chat,
-    one_piece,
-    one_piece_reason,
     prepare_chat,
-    response_chunks,
 )
 from cfgateway.fallback.universal_embed import EmbedJob
 from cfgateway.fallback.universal_plan import (
@@ -33,6 +30,7 @@ from cfgateway.fallback.universal_plan import (
     step_config,
     universal_headers,
 )
+from cfgateway.route_limits import one_piece, one_piece_reason, response_chunks
 from cfgateway.routes import GatewayOptions, universal_url
 from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 

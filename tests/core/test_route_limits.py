@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cfgateway import Budget, ChatRequest, Client, CostTracker, Message, ToolSpec, calls
+from cfgateway import Budget, ChatRequest, Client, CostTracker, Message, ToolSpec, route_limits
 from cfgateway.catalog import default_catalog
 from cfgateway.ledger import MemoryLedger
 from cfgateway.types import ChatChunk
@@ -49,7 +49,7 @@ def make(emu: Any, model: str = GPT_OSS, **kw: Any) -> Client:
 def test_gpt_oss_stream_on_ai_run_is_one_non_streamed_call(cf_emulator: Any, mode: str,
                                                            caplog: pytest.LogCaptureFixture,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(calls, "_one_piece_logged", set())
+    monkeypatch.setattr(route_limits, "_one_piece_logged", set())
     c = make(cf_emulator)
     with caplog.at_level(logging.INFO, logger="cfgateway.client"):
         chunks = collect(c, PROMPT, mode)
@@ -158,3 +158,23 @@ def test_gateway_mode_names_the_fix_when_a_step_answers_json_to_a_stream(cf_emul
     catalog = default_catalog().extended({"models": {GPT_OSS: row}})  # the catalog wrongly says it streams
     with pytest.raises(StreamInterrupted, match='cannot stream on this route .set "native_stream": false'):
         collect(_gateway_chain(cf_emulator, [], catalog=catalog), PROMPT, "sync")
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+def test_an_answer_cut_at_the_unset_default_is_said_once(cf_emulator: Any, mode: str,
+                                                         caplog: pytest.LogCaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers AI caps output at 256 tokens when max_tokens is absent: a warning names the fix, once."""
+    monkeypatch.setattr(route_limits, "_cap_warned", set())
+    long = ChatRequest([Message("user", "Count to 400")])
+    c = make(cf_emulator, "@cf/meta/llama-3.3-70b-instruct-fp8-fast")
+
+    def finish(req: ChatRequest) -> str | None:
+        return c.chat(req).finish_reason if mode == "invoke" else collect(c, req, "sync")[-1].finish_reason
+
+    with caplog.at_level(logging.WARNING, logger="cfgateway.client"):
+        assert finish(long) == "length" and finish(long) == "length"
+        assert finish(ChatRequest(long.messages, max_tokens=5)) == "length"  # the caller's own cap: no warning
+    said = [r.getMessage() for r in caplog.records if "default of 256 output tokens" in r.getMessage()]
+    assert len(said) == 1 and "set max_tokens=" in said[0]
+    assert "max_tokens" not in cf_emulator.state.requests[0].json
