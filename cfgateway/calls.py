@@ -89,11 +89,12 @@ def request_headers(
 
 def prepare_chat(
     route: Route, req: ChatRequest, *, stream: bool, options: GatewayOptions | None, ctx: CallContext,
-    info: ModelInfo | None = None,
+    info: ModelInfo | None = None, images_checked: bool = True,
 ) -> Prepared:
     if route.chat_url is None:
         raise errors.ConfigError(f"{route.model} has no chat endpoint on {route.provider}")
-    check_images(route, req, info)
+    if images_checked:
+        check_images(route, req, info)
     wire = WIRES[route.wire]
     if route.wire == "workers-ai":
         omit = workers_ai_wire.rejects_tool_choice(route.provider_model)

@@ -65,8 +65,10 @@ class UniversalMode:
         self, seg: Segment, req: ChatRequest, stream: bool, opts: GatewayOptions | None, ctx: CallContext
     ) -> tuple[list[Prepared], bytes, dict[str, str]]:
         cat = self.client.catalog
-        prepared = [prepare_chat(r, req, stream=stream, options=None, ctx=c, info=cat.get(r.model))
-                    for _, r, c in seg.steps]
+        # images: only the first step is checked, as in client mode; a text-only later step is the gateway's
+        prepared = [prepare_chat(r, req, stream=stream, options=None, ctx=c, info=cat.get(r.model),
+                                 images_checked=pos == 0)
+                    for pos, (_, r, c) in enumerate(seg.steps)]
         body = build_steps(seg.routes, [p.body for p in prepared], operation="chat",
                            config=step_config(opts, self.config_override, default_timeout_ms=self.default_timeout_ms))
         meta = dict(ctx.metadata)

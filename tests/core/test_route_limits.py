@@ -178,3 +178,21 @@ def test_an_answer_cut_at_the_unset_default_is_said_once(cf_emulator: Any, mode:
     said = [r.getMessage() for r in caplog.records if "default of 256 output tokens" in r.getMessage()]
     assert len(said) == 1 and "set max_tokens=" in said[0]
     assert "max_tokens" not in cf_emulator.state.requests[0].json
+
+
+def test_gateway_mode_checks_images_against_the_first_step_only(cf_emulator: Any) -> None:
+    from cfgateway import InvalidInputError
+    from cfgateway.fallback import build_client
+
+    parts: list[Any] = [{"type": "text", "text": "What is this?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+    req = ChatRequest([Message("user", parts)])
+    kw: dict[str, Any] = {"account_id": "acct", "api_token": "t", "gateway_id": "gw", "gateway_token": "g",
+                          "base_url": cf_emulator.base_url, "gateway_base_url": cf_emulator.gateway_base_url,
+                          "fallback_mode": "gateway"}
+    vision, text_only = "@cf/google/gemma-3-12b-it", "@cf/meta/llama-3.1-8b-instruct"
+    r = build_client(vision, [text_only], **kw).chat(req)
+    assert r.model == vision and len(cf_emulator.state.requests) == 1  # the text-only fallback did not block it
+    with pytest.raises(InvalidInputError, match=r"messages\[0\]: @cf/meta/llama-3.1-8b-instruct does not take"):
+        build_client(text_only, [vision], **kw).chat(req)
+    assert len(cf_emulator.state.requests) == 1
