@@ -16,13 +16,7 @@ from typing import Any
 
 from cfgateway import errors
 from cfgateway.budget import CostTracker
-from cfgateway.calls import (
-    CallContext,
-    StreamRun,
-    failed_record,
-    finish_chat,
-    prepare_chat,
-)
+from cfgateway.calls import CallContext, StreamRun, failed_record, finish_chat, prepare_chat
 from cfgateway.catalog import Catalog, ModelInfo, load_catalog
 from cfgateway.config import Settings, load_settings
 from cfgateway.embedding import (

@@ -13,13 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cfgateway import errors
-from cfgateway.calls import (
-    CallContext,
-    Prepared,
-    StreamRun,
-    finish_chat,
-    prepare_chat,
-)
+from cfgateway.calls import CallContext, Prepared, StreamRun, finish_chat, prepare_chat
 from cfgateway.fallback.universal_embed import EmbedJob
 from cfgateway.fallback.universal_plan import (
     GatewayCall,
