@@ -343,8 +343,14 @@ class Client:
             bar(b.count)
             return part
 
+        tasks = [asyncio.ensure_future(run(b)) for b in batches]
         try:
-            parts = list(await asyncio.gather(*(run(b) for b in batches)))
+            parts = list(await asyncio.gather(*tasks))
+        except BaseException:  # one batch failed (or we were cancelled): the rest are not sent
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             bar(None)
         self._settle([p[3] for p in parts], res)

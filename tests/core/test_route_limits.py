@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -196,3 +197,29 @@ def test_gateway_mode_checks_images_against_the_first_step_only(cf_emulator: Any
     with pytest.raises(InvalidInputError, match=r"messages\[0\]: @cf/meta/llama-3.1-8b-instruct does not take"):
         build_client(text_only, [vision], **kw).chat(req)
     assert len(cf_emulator.state.requests) == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_failed_embedding_batch_stops_the_rest_of_the_job(cf_emulator: Any, mode: str) -> None:
+    """One batch fails for good: the batches not yet sent are not sent (each one costs money)."""
+    from cfgateway import ServerError
+    from cfgateway.emulator.config import Fault
+
+    model = "@cf/baai/bge-small-en-v1.5"
+    cf_emulator.state.add_fault(Fault(f"*/{model}", "error", status=500, times=1))
+    cf_emulator.state.add_fault(Fault(f"*/{model}", "delay", delay_s=0.05, times=None))
+    c = make(cf_emulator, model)
+    texts = [f"text {i}" for i in range(40)]
+
+    async def in_a_long_lived_loop() -> None:  # a server's loop: orphaned batches would keep running in it
+        with pytest.raises(ServerError):
+            await c.aembed(texts, batch_size=1, max_concurrency=2)
+        await asyncio.sleep(0.3)
+
+    if mode == "sync":
+        with pytest.raises(ServerError):
+            c.embed(texts, batch_size=1, max_concurrency=2)
+        time.sleep(0.3)  # anything still running would have sent more by now
+    else:
+        asyncio.run(in_a_long_lived_loop())
+    assert len(cf_emulator.state.requests) <= 4  # the failed one and those already in flight, not 40
