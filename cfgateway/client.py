@@ -25,6 +25,7 @@ from cfgateway.embedding import (
     batch_size_for,
     check_inputs,
     finish_batch,
+    gather_or_cancel,
     merge,
     prepare_batches,
     progress_bar,
@@ -343,14 +344,8 @@ class Client:
             bar(b.count)
             return part
 
-        tasks = [asyncio.ensure_future(run(b)) for b in batches]
         try:
-            parts = list(await asyncio.gather(*tasks))
-        except BaseException:  # one batch failed (or we were cancelled): the rest are not sent
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+            parts = await gather_or_cancel([run(b) for b in batches])  # a failure stops the batches not yet sent
         finally:
             bar(None)
         self._settle([p[3] for p in parts], res)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from cfgateway import errors
 from cfgateway.calls import WIRES, CallContext, gateway_meta, load_json, make_record, price, request_headers
@@ -16,6 +17,8 @@ from cfgateway.ledger import UsageRecord
 from cfgateway.routes import GatewayOptions, Route
 from cfgateway.types import AttemptInfo, EmbedResponse, GatewayMeta, Usage
 from cfgateway.wire.common import fast_loads
+
+T = TypeVar("T")
 
 DEFAULT_BATCH = 100
 MAX_DEFAULT_BATCH = 512
@@ -161,4 +164,20 @@ def progress_bar(enabled: bool, total: int, model: str) -> Callable[[int | None]
     return step
 
 
-__all__ = ["EmbedBatch", "batch_size_for", "check_inputs", "finish_batch", "merge", "prepare_batches", "progress_bar"]
+async def gather_or_cancel(aws: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """``asyncio.gather`` that, when one fails (or the caller is cancelled), cancels the others before
+    raising: batches not yet sent are not sent (each one costs money), none is left running."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+__all__ = [
+    "EmbedBatch", "batch_size_for", "check_inputs", "finish_batch", "gather_or_cancel", "merge", "prepare_batches",
+    "progress_bar",
+]

@@ -182,7 +182,8 @@ class FallbackChain(ChainSetup):
             return Client.embed(self, texts, model=model, batch_size=batch_size, context=context, **kw)
         self.check_embed_dims()
         if self.universal is not None:
-            return self.universal.embed(texts, self.call_context(context), batch_size, pooling, gateway_options)
+            return self.universal.embed(texts, self.call_context(context), batch_size, pooling, gateway_options,
+                                        max_concurrency=max_concurrency, progress=progress)
         return self._attempts(self.call_context(context), lambda step: Client.embed(self,
             texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
@@ -198,7 +199,7 @@ class FallbackChain(ChainSetup):
         self.check_embed_dims()
         if self.universal is not None:
             return await self.universal.aembed(texts, self.call_context(context), batch_size, pooling,
-                                               gateway_options)
+                                               gateway_options, max_concurrency=max_concurrency, progress=progress)
         return await self._aattempts(self.call_context(context), lambda step: Client.aembed(self,
             texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 

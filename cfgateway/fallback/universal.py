@@ -235,9 +235,11 @@ class UniversalMode:
     # -- embeddings ------------------------------------------------------------------------
     def embed(
         self, texts: list[str], ctx: CallContext, batch_size: int | None, pooling: str | None,
-        options: GatewayOptions | None,
+        options: GatewayOptions | None, **job_options: Any,
     ) -> EmbedResponse:
-        call, job = self.start(ctx, "embed"), EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options))
+        """``job_options``: ``max_concurrency`` and ``progress``, as for :meth:`Client.embed`."""
+        call = self.start(ctx, "embed")
+        job = EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options), **job_options)
         job.on_answer = call.answered
         while True:
             seg = call.next()
@@ -253,9 +255,10 @@ class UniversalMode:
 
     async def aembed(
         self, texts: list[str], ctx: CallContext, batch_size: int | None, pooling: str | None,
-        options: GatewayOptions | None,
+        options: GatewayOptions | None, **job_options: Any,
     ) -> EmbedResponse:
-        call, job = self.start(ctx, "embed"), EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options))
+        call = self.start(ctx, "embed")
+        job = EmbedJob(self, texts, ctx, batch_size, pooling, self.options(options), **job_options)
         job.on_answer = call.answered
         while True:
             seg = call.next()

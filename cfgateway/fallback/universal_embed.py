@@ -2,21 +2,31 @@
 
 Vectors of one call must come from one model, so the first batch goes out with every step and the
 step that answers it serves the remaining batches alone (one-step requests, so the gateway's own
-retries still apply). A later batch that fails sends the whole call on to the steps after that one.
-Batches go one after another (guess: simplicity over throughput in this mode; use the client-side
-mode for large corpora).
+retries still apply), ``max_concurrency`` at a time, in order. A later batch that fails stops the
+batches not yet sent and sends the whole call on to the steps after that one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cfgateway import errors
 from cfgateway.calls import CallContext
-from cfgateway.embedding import DEFAULT_BATCH, EmbedBatch, check_inputs, finish_batch, merge, prepare_batches
+from cfgateway.embedding import (
+    DEFAULT_BATCH,
+    EmbedBatch,
+    check_inputs,
+    finish_batch,
+    gather_or_cancel,
+    merge,
+    prepare_batches,
+    progress_bar,
+)
 from cfgateway.fallback.universal_plan import Segment, answering_step, build_steps, step_config, universal_headers
 from cfgateway.routes import GatewayOptions
 from cfgateway.types import EmbedResponse
@@ -32,9 +42,12 @@ class EmbedJob:
 
     def __init__(
         self, mode: UniversalMode, texts: list[str], ctx: CallContext, batch_size: int | None,
-        pooling: str | None, options: GatewayOptions | None,
+        pooling: str | None, options: GatewayOptions | None, *, max_concurrency: int = 8, progress: bool = False,
     ) -> None:
         self.mode = mode
+        self.concurrency = max(1, max_concurrency)
+        self.progress = progress
+        self._booked: list[Any] = []  # records of the batches answered so far (already in the ledger)
         self.client = mode.client
         self.texts = texts
         self.ctx = ctx
@@ -89,54 +102,87 @@ class EmbedJob:
         batch.started = started
         return finish_batch(batch, h, content, seg.steps[pos][2], self.client.catalog)
 
-    def _failed(self, seg: Segment, exc: errors.CloudflareError, parts: list[_Part], started: float) -> None:
+    def _failed(self, seg: Segment, exc: errors.CloudflareError, started: float) -> None:
         pos = self.answered if self.answered is not None else len(seg.steps) - 1
         _, route, ctx = seg.steps[pos]
-        self.client._settle([p[3] for p in parts], None)
         self.client._failed(route, ctx, exc, started, "embed", None)
-        exc.records = [*(p[3] for p in parts), *exc.records]  # type: ignore[attr-defined]
+        exc.records = [*self._booked, *exc.records]  # type: ignore[attr-defined]
+
+    def _answered(self, part: _Part, bar: Callable[[int | None], None], count: int) -> _Part:
+        self.client._settle([part[3]], None)  # booked as it comes: a later failure does not lose it
+        self._booked.append(part[3])
+        bar(count)
+        return part
+
+    def _begin(self, seg: Segment) -> tuple[list[list[EmbedBatch]], Callable[[int | None], None]]:
+        self._booked = []
+        batches = self._plan(seg)
+        return batches, progress_bar(self.progress, len(self.texts), seg.routes[0].model)
+
+    def _send(self, seg: Segment, batches: list[list[EmbedBatch]], i: int, bar: Callable[[int | None], None]) -> _Part:
+        positions, body = self._request(seg, batches, i)
+        started = time.perf_counter()
+        try:
+            with self.client.transport.stream(self.mode.url, self.headers, body, model=self.mode.label(seg),
+                                              deadline=self.ctx.deadline) as (h, it):
+                self._answer(seg, h, positions)
+                content = b"".join(it)
+            part = self._finish(seg, batches, i, h, content, started)
+        except errors.CloudflareError as exc:
+            self._failed(seg, exc, started)
+            raise
+        return self._answered(part, bar, batches[0][i].count)
+
+    async def _asend(
+        self, seg: Segment, batches: list[list[EmbedBatch]], i: int, bar: Callable[[int | None], None]
+    ) -> _Part:
+        positions, body = self._request(seg, batches, i)
+        started = time.perf_counter()
+        try:
+            async with self.client.transport.astream(self.mode.url, self.headers, body, model=self.mode.label(seg),
+                                                     deadline=self.ctx.deadline) as (h, it):
+                self._answer(seg, h, positions)
+                content = b"".join([piece async for piece in it])
+            part = self._finish(seg, batches, i, h, content, started)
+        except errors.CloudflareError as exc:
+            self._failed(seg, exc, started)
+            raise
+        return self._answered(part, bar, batches[0][i].count)
+
+    def run(self, seg: Segment) -> EmbedResponse:
+        batches, bar = self._begin(seg)
+        try:
+            if not batches[0]:
+                return self._done(seg, [])
+            first = self._send(seg, batches, 0, bar)  # every step: learns which one answers
+            rest = range(1, len(batches[0]))
+            if len(rest) > 1 and self.concurrency > 1:
+                with ThreadPoolExecutor(max_workers=min(self.concurrency, len(rest))) as pool:
+                    return self._done(seg, [first, *pool.map(lambda i: self._send(seg, batches, i, bar), rest)])
+            return self._done(seg, [first, *(self._send(seg, batches, i, bar) for i in rest)])
+        finally:
+            bar(None)
+
+    async def arun(self, seg: Segment) -> EmbedResponse:
+        batches, bar = self._begin(seg)
+        try:
+            if not batches[0]:
+                return self._done(seg, [])
+            first = await self._asend(seg, batches, 0, bar)
+            sem = asyncio.Semaphore(self.concurrency)
+
+            async def one(i: int) -> _Part:
+                async with sem:
+                    return await self._asend(seg, batches, i, bar)
+
+            rest = await gather_or_cancel([one(i) for i in range(1, len(batches[0]))])
+            return self._done(seg, [first, *rest])
+        finally:
+            bar(None)
 
     def _done(self, seg: Segment, parts: list[_Part]) -> EmbedResponse:
         assert self.answered is not None or not parts
-        route = seg.steps[self.answered or 0][1]
-        self.client._settle([p[3] for p in parts], None)
-        return merge(route, parts, self.started)
-
-    def run(self, seg: Segment) -> EmbedResponse:
-        batches = self._plan(seg)
-        parts: list[_Part] = []
-        transport, url = self.client.transport, self.mode.url
-        for i in range(len(batches[0])):
-            positions, body = self._request(seg, batches, i)
-            started = time.perf_counter()
-            try:
-                with transport.stream(url, self.headers, body, model=self.mode.label(seg),
-                                      deadline=self.ctx.deadline) as (h, it):
-                    self._answer(seg, h, positions)
-                    content = b"".join(it)
-                parts.append(self._finish(seg, batches, i, h, content, started))
-            except errors.CloudflareError as exc:
-                self._failed(seg, exc, parts, started)
-                raise
-        return self._done(seg, parts)
-
-    async def arun(self, seg: Segment) -> EmbedResponse:
-        batches = self._plan(seg)
-        parts: list[_Part] = []
-        transport, url = self.client.transport, self.mode.url
-        for i in range(len(batches[0])):
-            positions, body = self._request(seg, batches, i)
-            started = time.perf_counter()
-            try:
-                async with transport.astream(url, self.headers, body, model=self.mode.label(seg),
-                                             deadline=self.ctx.deadline) as (h, it):
-                    self._answer(seg, h, positions)
-                    content = b"".join([piece async for piece in it])
-                parts.append(self._finish(seg, batches, i, h, content, started))
-            except errors.CloudflareError as exc:
-                self._failed(seg, exc, parts, started)
-                raise
-        return self._done(seg, parts)
+        return merge(seg.steps[self.answered or 0][1], parts, self.started)
 
 
 __all__ = ["EmbedJob"]

@@ -297,3 +297,35 @@ def test_gateway_mode_embeddings_book_failed_steps(emu: EmulatorServer) -> None:
     assert r.model == EMB_B
     booked = [(x.model, x.outcome, x.operation) for x in tracker.ledger.records()]
     assert booked == [(EMB_A, "gateway_step_failed", "embed"), (EMB_B, "ok", "embed")]
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+def test_gateway_mode_embeddings_run_batches_concurrently_in_order(emu: EmulatorServer, sync: bool,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    c = chain(emu, EMB_A, [EMB_B], fallback_mode="gateway")
+    direct = Client(EMB_A, **conn(emu))
+    texts = [f"text {i}" for i in range(18)]
+    want = direct.embed(texts, batch_size=2).vectors
+    emu.state.clear()
+    emu.state.add_fault(Fault(f"*/{EMB_A}", "delay", delay_s=0.1, times=None))
+    kw: dict[str, Any] = {"batch_size": 2, "max_concurrency": 4, "progress": True}
+    r = c.embed(texts, **kw) if sync else asyncio.run(c.aembed(texts, **kw))
+    assert r.model == EMB_A and r.vectors == want  # order kept
+    starts = sorted(q.time for q in emu.state.requests[1:])  # after the first batch, which finds the step
+    assert len(starts) == 8 and starts[3] - starts[0] < 0.1  # four were in flight together, each taking 0.1 s
+    assert "18/18" in capsys.readouterr().err  # the progress bar, in gateway mode too
+
+
+def test_gateway_mode_embeddings_stop_sending_after_a_failure(emu: EmulatorServer) -> None:
+    c = chain(emu, EMB_A, [], fallback_mode="gateway")
+    emu.state.add_fault(Fault(f"*/{EMB_A}", "delay", delay_s=0.02, times=1))  # the first batch answers
+    emu.state.add_fault(Fault(f"*/{EMB_A}", "error", status=400, times=1))  # a later one is refused
+    emu.state.add_fault(Fault(f"*/{EMB_A}", "delay", delay_s=0.05, times=None))
+
+    async def long_lived() -> None:
+        with pytest.raises(errors.BadRequestError):
+            await c.aembed([f"text {i}" for i in range(60)], batch_size=1, max_concurrency=2)
+        await asyncio.sleep(0.3)
+
+    asyncio.run(long_lived())
+    assert len(emu.state.requests) <= 5  # not 60
