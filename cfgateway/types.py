@@ -223,7 +223,7 @@ class ChatChunk:
     records: list[Any] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class EmbedResponse:
     vectors: list[list[float]]
     model: str
@@ -233,3 +233,11 @@ class EmbedResponse:
     attempts: list[AttemptInfo] = field(default_factory=list)
     cost: Any = None
     records: list[Any] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # The shape, not the floats: a full repr of 5,000 x 768 floats takes ~0.5 s and megabytes, and
+        # asyncio.run() reprs its main task's result on the way out (CPython 3.11's SIGINT check).
+        dims = len(self.vectors[0]) if self.vectors else 0
+        return (f"EmbedResponse(vectors=<{len(self.vectors)} x {dims}>, model={self.model!r}, "
+                f"provider={self.provider!r}, usage={self.usage!r}, cost={self.cost!r}, "
+                f"attempts={len(self.attempts)}, records={len(self.records)})")

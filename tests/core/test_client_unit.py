@@ -166,3 +166,16 @@ def test_async_embed_sends_the_next_batch_before_decoding_the_last(monkeypatch: 
     assert [v[0] for v in r.vectors] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert events.index("send t 2") < events.index("decode batch 0")
     assert events.index("send t 4") < events.index("decode batch 2")
+
+
+def test_embed_response_repr_shows_the_shape_not_the_floats() -> None:
+    """asyncio.run() reprs its result on the way out (CPython 3.11): a full repr of big jobs cost seconds."""
+    from cfgateway import EmbedResponse
+    from cfgateway.types import Usage
+
+    r = EmbedResponse([[0.123456789] * 768 for _ in range(5000)], "@cf/baai/bge-base-en-v1.5", "workers-ai",
+                      usage=Usage(10, 0, 10))
+    text = repr(r)
+    assert "<5000 x 768>" in text and "bge-base" in text and "input_tokens=10" in text
+    assert len(text) < 400 and "0.123456789" not in text
+    assert "<0 x 0>" in repr(EmbedResponse([], "m", "p"))
