@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -34,7 +34,7 @@ from cfgateway.ledger import UsageRecord, open_ledger
 from cfgateway.pricing import custom_cost_header, estimate_tokens
 from cfgateway.route_limits import one_piece, one_piece_reason, response_chunks
 from cfgateway.routes import Endpoint, GatewayOptions, Route, resolve_route
-from cfgateway.transport import Transport
+from cfgateway.transport import RawResponse, Transport
 from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
 DEFAULT_MAX_OUTPUT = 4096
@@ -281,13 +281,20 @@ class Client:
         self._failed(b.route, ctx, exc, b.started, "embed", None)
         return batch_error(b, exc)
 
-    def _embed_one(self, b: EmbedBatch, ctx: CallContext) -> _Part:
+    def _embed_post(self, b: EmbedBatch, ctx: CallContext) -> RawResponse:
         b.started = time.perf_counter()
         try:
-            raw = self.transport.post(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
-            return finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
+            return self.transport.post(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
         except errors.CloudflareError as exc:
             raise self._batch_failed(b, ctx, exc) from None
+
+    def _embed_done(self, b: EmbedBatch, raw: RawResponse, ctx: CallContext, bar: Callable[[int], None]) -> _Part:
+        try:
+            part = finish_batch(b, raw.headers, raw.content, ctx, self.catalog)
+        except errors.CloudflareError as exc:
+            raise self._batch_failed(b, ctx, exc) from None
+        bar(b.count)
+        return part
 
     async def _aembed_one(self, b: EmbedBatch, ctx: CallContext, sem: asyncio.Semaphore) -> _Part:
         async with sem:  # a slot covers the request only, not the decoding of its answer
@@ -314,16 +321,12 @@ class Client:
         route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options)
         bar = progress_bar(progress, len(texts), route.model)
         try:
-            def run(b: EmbedBatch) -> _Part:
-                part = self._embed_one(b, ctx)
-                bar(b.count)
-                return part
-
             if len(batches) <= 1 or max_concurrency <= 1:
-                parts = [run(b) for b in batches]
-            else:
+                parts = [self._embed_done(b, self._embed_post(b, ctx), ctx, bar) for b in batches]
+            else:  # threads only send; this thread decodes, in order, while they wait on the network
                 with ThreadPoolExecutor(max_workers=min(max_concurrency, len(batches))) as pool:
-                    parts = list(pool.map(run, batches))
+                    sent = pool.map(lambda b: self._embed_post(b, ctx), batches)  # a failure cancels the rest
+                    parts = [self._embed_done(b, raw, ctx, bar) for b, raw in zip(batches, sent, strict=True)]
         finally:
             bar(None)
         self._settle([p[3] for p in parts], res)
