@@ -193,7 +193,7 @@ class Client:
         info = self.catalog.get(route.model)
         reason = one_piece_reason(route, request, info)
         if reason is not None:
-            one_piece(route, request, reason)
+            one_piece(route, reason)
             return kw, None, None
         opts = gateway_options or self.gateway_options
         p = prepare_chat(route, request, stream=True, options=opts, ctx=ctx, info=info)
@@ -231,7 +231,8 @@ class Client:
         finally:
             self._stream_closed(run, res)
         if not run.sse:
-            yield from response_chunks(self.chat(one_piece(p.route, request, None), **kw))
+            one_piece(p.route, None)
+            yield from response_chunks(self.chat(request, **kw))
 
     async def astream(
         self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
@@ -261,7 +262,8 @@ class Client:
         finally:
             self._stream_closed(run, res)
         if not run.sse:
-            for chunk in response_chunks(await self.achat(one_piece(p.route, request, None), **kw)):
+            one_piece(p.route, None)
+            for chunk in response_chunks(await self.achat(request, **kw)):
                 yield chunk
 
     # -- embeddings ------------------------------------------------------------------------

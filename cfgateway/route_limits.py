@@ -50,13 +50,12 @@ def one_piece_reason(route: Route, request: ChatRequest, info: ModelInfo | None)
 _one_piece_logged: set[str] = set()
 
 
-def one_piece(route: Route, request: ChatRequest, reason: str | None) -> ChatRequest:
+def one_piece(route: Route, reason: str | None) -> None:
     """Log (at INFO, once per model and reason) that a stream is answered by one non-streamed call."""
     key = f"{route.model}: {reason or 'answered JSON to stream: true'}"
     if key not in _one_piece_logged:
         _one_piece_logged.add(key)
         log.info("%s; sent without streaming, the answer is yielded as one chunk", key)
-    return request
 
 
 def response_chunks(resp: ChatResponse) -> list[ChatChunk]:

@@ -151,7 +151,7 @@ class UniversalMode:
         for route in (self.client.route(m) for m in self.chain.models_for(ctx)):
             reason = one_piece_reason(route, req, self.client.catalog.get(route.model))
             if reason is not None:
-                one_piece(route, req, f"{reason} (a step of a gateway-mode chain)")
+                one_piece(route, f"{reason} (a step of a gateway-mode chain)")
                 return True
         return False
 
