@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cfgateway.budget import Budget, CostTracker  # noqa: E402
-from cfgateway.ledger import MemoryLedger, RedisLedger, SQLiteLedger, UsageRecord  # noqa: E402
+from cfgateway.costs.budget import Budget, CostTracker  # noqa: E402
+from cfgateway.costs.ledger import MemoryLedger, RedisLedger, SQLiteLedger, UsageRecord  # noqa: E402
 
 MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 

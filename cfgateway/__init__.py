@@ -37,6 +37,7 @@ from cfgateway.errors import (
 )
 from cfgateway.types import (
     AttemptInfo,
+    CallContext,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -55,40 +56,38 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Client": "cfgateway.client",
     "AsyncClient": "cfgateway.client",
-    "CallContext": "cfgateway.calls",
     "Settings": "cfgateway.config",
     "load_settings": "cfgateway.config",
-    "GatewayOptions": "cfgateway.routes",
-    "Route": "cfgateway.routes",
-    "resolve_route": "cfgateway.routes",
-    "Catalog": "cfgateway.catalog",
-    "ModelInfo": "cfgateway.catalog",
-    "get_model": "cfgateway.catalog",
-    "load_catalog": "cfgateway.catalog",
-    "cost_of": "cfgateway.pricing",
-    "UsageRecord": "cfgateway.ledger",
-    "open_ledger": "cfgateway.ledger",
-    "Budget": "cfgateway.budget",
+    "GatewayOptions": "cfgateway.routing.routes",
+    "Route": "cfgateway.routing.routes",
+    "resolve_route": "cfgateway.routing.routes",
+    "Catalog": "cfgateway.costs.catalog",
+    "ModelInfo": "cfgateway.costs.catalog",
+    "get_model": "cfgateway.costs.catalog",
+    "load_catalog": "cfgateway.costs.catalog",
+    "cost_of": "cfgateway.costs.pricing",
+    "UsageRecord": "cfgateway.costs.ledger",
+    "open_ledger": "cfgateway.costs.ledger",
+    "Budget": "cfgateway.costs.budget",
     "FallbackChain": "cfgateway.fallback",
     "AllRoutesFailed": "cfgateway.fallback",
     "build_client": "cfgateway.fallback",
-    "Rollout": "cfgateway.rollout",
-    "TierRule": "cfgateway.rollout",
-    "RoutingPolicy": "cfgateway.rollout",
-    "CostTracker": "cfgateway.budget",
+    "Rollout": "cfgateway.routing.rollout",
+    "TierRule": "cfgateway.routing.rollout",
+    "RoutingPolicy": "cfgateway.routing.rollout",
+    "CostTracker": "cfgateway.costs.budget",
 }
 
 if TYPE_CHECKING:
-    from cfgateway.budget import Budget, CostTracker
-    from cfgateway.calls import CallContext
-    from cfgateway.catalog import Catalog, ModelInfo, get_model, load_catalog
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
+    from cfgateway.costs.budget import Budget, CostTracker
+    from cfgateway.costs.catalog import Catalog, ModelInfo, get_model, load_catalog
+    from cfgateway.costs.ledger import UsageRecord, open_ledger
+    from cfgateway.costs.pricing import cost_of
     from cfgateway.fallback import AllRoutesFailed, FallbackChain, build_client
-    from cfgateway.ledger import UsageRecord, open_ledger
-    from cfgateway.pricing import cost_of
-    from cfgateway.rollout import Rollout, RoutingPolicy, TierRule
-    from cfgateway.routes import GatewayOptions, Route, resolve_route
+    from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
+    from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
 
 
 def __getattr__(name: str) -> Any:

@@ -5,65 +5,32 @@ Nothing here sends bytes; :mod:`cfgateway.client` does, in a few lines per twin.
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
 from cfgateway import errors
-from cfgateway.catalog import Catalog, ModelInfo
-from cfgateway.ledger import UsageRecord
-from cfgateway.pricing import cost_of
+from cfgateway.costs.catalog import Catalog, ModelInfo
+from cfgateway.costs.ledger import UsageRecord
+from cfgateway.costs.pricing import cost_of
 from cfgateway.route_limits import WORKERS_AI_DEFAULT_MAX_TOKENS, check_images, checked_finish
-from cfgateway.routes import GatewayOptions, Route, parse_gateway_headers
-from cfgateway.sse import SSEDecoder
-from cfgateway.types import AttemptInfo, ChatChunk, ChatRequest, ChatResponse, GatewayMeta, Usage
+from cfgateway.routing.routes import GatewayOptions, Route, parse_gateway_headers
+from cfgateway.types import AttemptInfo, CallContext, ChatChunk, ChatRequest, ChatResponse, GatewayMeta, Usage
 from cfgateway.wire import anthropic as anthropic_wire
 from cfgateway.wire import openai as openai_wire
 from cfgateway.wire import workers_ai as workers_ai_wire
 from cfgateway.wire.common import apply_stop
+from cfgateway.wire.sse import SSEDecoder
 
 WIRES: dict[str, ModuleType] = {
     "workers-ai": workers_ai_wire,
     "openai": openai_wire,
     "anthropic": anthropic_wire,
 }
-
-
-_id_prefix = os.urandom(8).hex()
-_id_counter = itertools.count()
-
-
-def _reseed_ids() -> None:
-    """A forked child gets its own prefix, so its ids never repeat the parent's."""
-    global _id_prefix, _id_counter
-    _id_prefix, _id_counter = os.urandom(8).hex(), itertools.count()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reseed_ids)
-
-
-def new_call_id() -> str:
-    """A unique 32-hex-digit call id: a random per-process prefix and a counter (cheaper than uuid4)."""
-    return f"{_id_prefix}{next(_id_counter):016x}"
-
-
-@dataclass(slots=True)
-class CallContext:
-    """Per-call facts that outlive one attempt: ids, user, deadline, attempt numbering."""
-
-    call_id: str = field(default_factory=new_call_id)
-    user: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    attempt: int = 0
-    fallback: bool = False
-    deadline: float | None = None  # time.monotonic() value
 
 
 @dataclass(slots=True)
@@ -346,4 +313,4 @@ class StreamRun:
         return err
 
 
-__all__ = ["WIRES", "CallContext", "Prepared", "StreamRun", "finish_chat", "prepare_chat"]
+__all__ = ["WIRES", "Prepared", "StreamRun", "finish_chat", "prepare_chat"]

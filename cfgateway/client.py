@@ -15,10 +15,12 @@ from dataclasses import replace
 from typing import Any
 
 from cfgateway import errors
-from cfgateway.budget import CostTracker
-from cfgateway.calls import CallContext, StreamRun, failed_record, finish_chat, prepare_chat
-from cfgateway.catalog import Catalog, ModelInfo, load_catalog
+from cfgateway.calls import StreamRun, failed_record, finish_chat, prepare_chat
 from cfgateway.config import Settings, load_settings
+from cfgateway.costs.budget import CostTracker
+from cfgateway.costs.catalog import Catalog, ModelInfo, load_catalog
+from cfgateway.costs.ledger import UsageRecord, open_ledger
+from cfgateway.costs.pricing import custom_cost_header, estimate_tokens
 from cfgateway.embedding import (
     EmbedBatch,
     batch_error,
@@ -30,12 +32,10 @@ from cfgateway.embedding import (
     prepare_batches,
     progress_bar,
 )
-from cfgateway.ledger import UsageRecord, open_ledger
-from cfgateway.pricing import custom_cost_header, estimate_tokens
+from cfgateway.http.transport import RawResponse, Transport
 from cfgateway.route_limits import one_piece, one_piece_reason, response_chunks
-from cfgateway.routes import Endpoint, GatewayOptions, Route, resolve_route
-from cfgateway.transport import RawResponse, Transport
-from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
+from cfgateway.routing.routes import Endpoint, GatewayOptions, Route, resolve_route
+from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
 DEFAULT_MAX_OUTPUT = 4096
 DEFAULT_EMBED_CONCURRENCY = 8

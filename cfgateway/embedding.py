@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from cfgateway import errors
-from cfgateway.calls import WIRES, CallContext, gateway_meta, load_json, make_record, price, request_headers
-from cfgateway.catalog import Catalog, ModelInfo
-from cfgateway.ledger import UsageRecord
-from cfgateway.routes import GatewayOptions, Route
-from cfgateway.types import AttemptInfo, EmbedResponse, GatewayMeta, Usage
+from cfgateway.calls import WIRES, gateway_meta, load_json, make_record, price, request_headers
+from cfgateway.costs.catalog import Catalog, ModelInfo
+from cfgateway.costs.ledger import UsageRecord
+from cfgateway.routing.routes import GatewayOptions, Route
+from cfgateway.types import AttemptInfo, CallContext, EmbedResponse, GatewayMeta, Usage
 from cfgateway.wire.common import fast_loads
 
 T = TypeVar("T")

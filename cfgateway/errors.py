@@ -8,9 +8,13 @@
     ├── BudgetExceededError              a hard budget limit would be crossed (nothing sent)
     ├── MalformedResponseError           a 2xx body we cannot read
     ├── StreamInterrupted                a stream ended before its terminator, or errored mid-way
+    ├── RouteSkipped                     a route of a chain was not tried (reason in ``reason``)
+    │   └── CircuitOpenError             its circuit is open (cooling down after failures)
+    ├── GatewayStepFailed                a Universal Endpoint step failed inside AI Gateway
+    ├── AllRoutesFailed                  every route of a chain failed (also an ExceptionGroup)
     ├── TransportError
-    │   ├── TimeoutError                 connect/read deadline passed
-    │   └── ConnectionError              refused, reset, dropped mid-body
+    │   ├── TimeoutError                 connect/read deadline passed (also the builtin TimeoutError)
+    │   └── ConnectionError              refused, reset, dropped mid-body (also the builtin ConnectionError)
     └── APIError                         Cloudflare / provider answered with an error
         ├── AuthenticationError          401/403, codes 10000, 2009, 9106
         ├── PermissionDeniedError        403 model terms / plan / account (5016, 5018, 5035, 3023, 3041)
@@ -25,11 +29,18 @@
 
 Every :class:`APIError` carries ``status``, ``code`` (Cloudflare's ``errors[].code``),
 ``message``, ``request_id``/``log_id`` and the model string — never a token.
+
+:data:`CODES` is the one table of Cloudflare error codes: class, HTTP status, whether a retry on the
+same route may help, whether a chain falls back by default, and which credential an auth code rejects.
+The HTTP layer (retries), the wire modules (error events) and the fallback policy all read it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 
 class CloudflareError(Exception):
@@ -84,12 +95,12 @@ class TransportError(CloudflareError):
         self.model = model
 
 
-class TimeoutError(TransportError):  # noqa: A001 - deliberate, exported as cfgateway.TimeoutError
-    """A connect, read or overall deadline passed."""
+class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001 - exported as cfgateway.TimeoutError
+    """A connect, read or overall deadline passed. Also a builtin :class:`TimeoutError`."""
 
 
-class ConnectionError(TransportError):  # noqa: A001
-    """The connection failed, was refused, or dropped mid-body."""
+class ConnectionError(TransportError, builtins.ConnectionError):  # noqa: A001
+    """The connection failed, was refused, or dropped mid-body. Also a builtin :class:`ConnectionError`."""
 
 
 class APIError(CloudflareError):
@@ -168,6 +179,52 @@ class ServerError(APIError):
     """The server or the provider behind the gateway failed (5xx, 2005)."""
 
 
+class RouteSkipped(CloudflareError):
+    """A route was not tried for this call (circuit open, window too small, same failing credentials)."""
+
+    def __init__(self, message: str, *, model: str, reason: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.reason = reason
+
+
+class CircuitOpenError(RouteSkipped):
+    """The route is cooling down after repeated failures; nothing was sent."""
+
+    def __init__(self, model: str, retry_in: float) -> None:
+        super().__init__(
+            f"{model}: circuit open after repeated failures; next probe in {max(retry_in, 0.0):.1f}s",
+            model=model, reason="circuit_open",
+        )
+        self.retry_in = retry_in
+
+
+class GatewayStepFailed(CloudflareError):
+    """A Universal Endpoint step failed inside AI Gateway, which does not say why (only which step answered)."""
+
+    def __init__(self, model: str, step: int) -> None:
+        super().__init__(f"{model}: step {step} failed inside AI Gateway (the gateway does not report why)")
+        self.model = model
+        self.step = step
+
+
+class AllRoutesFailed(CloudflareError, ExceptionGroup):  # type: ignore[misc]
+    """Every route of a call failed: one exception per attempt (and per skipped route), in order.
+
+    ``attempts`` lists each attempt (:class:`~cfgateway.types.AttemptInfo`); ``records`` holds every
+    attempt's usage record. Catch it as a :class:`CloudflareError`, or pick the causes with
+    ``except* RateLimitError``.
+    """
+
+    attempts: list[Any]
+    records: list[Any]
+
+    def derive(self, excs: Sequence[Exception]) -> AllRoutesFailed:  # type: ignore[override]
+        new = AllRoutesFailed(self.message, list(excs))
+        new.attempts, new.records = self.attempts, self.records
+        return new
+
+
 _HINTS = {
     "AuthenticationError": (
         " — check CLOUDFLARE_API_TOKEN (Workers AI Read+Edit) and, for an authenticated gateway,"
@@ -178,39 +235,65 @@ _HINTS = {
     "ContextLengthExceededError": " — shorten the input or fall back to a model with a larger window",
 }
 
-_BY_CODE: dict[int, type[APIError]] = {
-    10000: AuthenticationError,
-    2009: AuthenticationError,
-    9106: AuthenticationError,
-    5016: PermissionDeniedError,
-    5018: PermissionDeniedError,
-    5035: PermissionDeniedError,
-    3023: PermissionDeniedError,
-    3041: PermissionDeniedError,
-    3040: CapacityError,
-    3036: QuotaExceededError,
-    2021: QuotaExceededError,
-    2003: RateLimitError,
-    2041: RateLimitError,
-    5006: BadRequestError,
-    5004: BadRequestError,
-    3003: BadRequestError,
-    3039: BadRequestError,
-    2008: BadRequestError,
-    2040: BadRequestError,
-    5005: BadRequestError,
-    5019: BadRequestError,
-    5007: NotFoundError,
-    3042: NotFoundError,
-    7000: NotFoundError,
-    7001: BadRequestError,
-    7003: NotFoundError,
-    2001: NotFoundError,
-    3006: RequestTooLargeError,
-    3007: ServerError,
-    3008: ServerError,
-    2005: ServerError,
+Credential = Literal["api_token", "gateway_token", "provider_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """What one Cloudflare error code means (cloudflare-api.md §1.9, §3.9; docs/wire-notes.md)."""
+
+    cls: type[APIError]
+    status: int  # the HTTP status it comes with (used for error objects that arrive without one)
+    retry: bool = False  # another attempt on the same route may succeed (after a wait)
+    fallback: bool = False  # a chain sends the call to its next route by default
+    credential: Credential | None = None  # the credential an auth error rejects
+
+
+def _c(cls: type[APIError], status: int, retry: bool = False, fallback: bool = False,
+       credential: Credential | None = None) -> Code:
+    return Code(cls, status, retry, fallback, credential)
+
+
+#: The one table of Cloudflare error codes.
+CODES: dict[int, Code] = {
+    10000: _c(AuthenticationError, 401, fallback=True, credential="api_token"),
+    9106: _c(AuthenticationError, 400, fallback=True, credential="api_token"),  # no auth header at all
+    2009: _c(AuthenticationError, 401, fallback=True, credential="gateway_token"),
+    5016: _c(PermissionDeniedError, 403, fallback=True),  # model terms: per model
+    5018: _c(PermissionDeniedError, 403, fallback=True),
+    5035: _c(PermissionDeniedError, 403, fallback=True),  # needs Workers Paid: per model
+    3023: _c(PermissionDeniedError, 403, fallback=True),
+    3041: _c(PermissionDeniedError, 403, fallback=True),
+    3040: _c(CapacityError, 429, retry=True, fallback=True),
+    3036: _c(QuotaExceededError, 429, fallback=True),  # daily free neurons: waiting does not help
+    2021: _c(QuotaExceededError, 402, fallback=True),  # gateway credits
+    2003: _c(RateLimitError, 429, retry=True, fallback=True),  # gateway rate limit
+    2041: _c(RateLimitError, 429, fallback=True),  # gateway spend limit: waiting does not help
+    5006: _c(BadRequestError, 400),
+    5004: _c(BadRequestError, 400),
+    3003: _c(BadRequestError, 400),
+    3039: _c(BadRequestError, 400),
+    2008: _c(BadRequestError, 400),
+    2040: _c(BadRequestError, 400),
+    5005: _c(BadRequestError, 405),
+    5019: _c(BadRequestError, 405),
+    7001: _c(BadRequestError, 405),
+    5007: _c(NotFoundError, 400),
+    3042: _c(NotFoundError, 404),
+    7000: _c(NotFoundError, 400),
+    7003: _c(NotFoundError, 404),
+    2001: _c(NotFoundError, 400),
+    3006: _c(RequestTooLargeError, 413),
+    3007: _c(ServerError, 408, retry=True, fallback=True),
+    3008: _c(ServerError, 408, retry=True, fallback=True),
+    2005: _c(ServerError, 502, retry=True, fallback=True),
+    3043: _c(ServerError, 500, retry=True, fallback=True),  # guess: Workers AI internal error
 }
+
+
+def code_info(code: int | None) -> Code | None:
+    return CODES.get(code) if code is not None else None
+
 
 _CONTEXT_MARKERS = (
     "context length",
@@ -230,8 +313,9 @@ def error_class(status: int, code: int | None, message: str) -> type[APIError]:
     low = message.lower()
     if status in (400, 413) and any(m in low for m in _CONTEXT_MARKERS):
         return ContextLengthExceededError
-    if code is not None and code in _BY_CODE:
-        return _BY_CODE[code]
+    info = code_info(code)
+    if info is not None:
+        return info.cls
     if status in (401, 403):
         return AuthenticationError if status == 401 or "auth" in low else PermissionDeniedError
     if status == 429:
@@ -246,7 +330,14 @@ def error_class(status: int, code: int | None, message: str) -> type[APIError]:
 
 
 __all__ = [
+    "CODES",
     "APIError",
+    "AllRoutesFailed",
+    "CircuitOpenError",
+    "Code",
+    "GatewayStepFailed",
+    "RouteSkipped",
+    "code_info",
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",

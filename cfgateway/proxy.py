@@ -21,12 +21,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cfgateway import errors
-from cfgateway.budget import CostTracker
-from cfgateway.calls import CallContext
-from cfgateway.catalog import load_catalog
 from cfgateway.client import Client
 from cfgateway.config import Settings, load_settings
+from cfgateway.costs.budget import CostTracker
+from cfgateway.costs.catalog import load_catalog
 from cfgateway.fallback import build_client
+from cfgateway.types import CallContext
 from cfgateway.wire import openai_server as wire
 
 _TYPES: dict[type[errors.CloudflareError], tuple[int, str]] = {

@@ -12,8 +12,8 @@ import logging
 from typing import Any
 
 from cfgateway import errors
-from cfgateway.catalog import ModelInfo
-from cfgateway.routes import Route
+from cfgateway.costs.catalog import ModelInfo
+from cfgateway.routing.routes import Route
 from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, ToolCallChunk, Usage
 
 log = logging.getLogger("cfgateway.client")

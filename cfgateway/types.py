@@ -6,6 +6,8 @@ building and reading them must cost microseconds, not tens of microseconds.
 
 from __future__ import annotations
 
+import itertools
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -241,3 +243,34 @@ class EmbedResponse:
         return (f"EmbedResponse(vectors=<{len(self.vectors)} x {dims}>, model={self.model!r}, "
                 f"provider={self.provider!r}, usage={self.usage!r}, cost={self.cost!r}, "
                 f"attempts={len(self.attempts)}, records={len(self.records)})")
+
+
+_id_prefix = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
+def _reseed_ids() -> None:
+    """A forked child gets its own prefix, so its ids never repeat the parent's."""
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = os.urandom(8).hex(), itertools.count()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_ids)
+
+
+def new_call_id() -> str:
+    """A unique 32-hex-digit call id: a random per-process prefix and a counter (cheaper than uuid4)."""
+    return f"{_id_prefix}{next(_id_counter):016x}"
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Per-call facts that outlive one attempt: ids, user, deadline, attempt numbering."""
+
+    call_id: str = field(default_factory=new_call_id)
+    user: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+    fallback: bool = False
+    deadline: float | None = None  # time.monotonic() value

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from cfgateway.config import Settings, load_settings
-from cfgateway.routes import GatewayOptions
+from cfgateway.routing.routes import GatewayOptions
 
 if TYPE_CHECKING:
-    from cfgateway.catalog import ModelInfo
+    from cfgateway.costs.catalog import ModelInfo
     from cfgateway.fallback import ModelClient
 
 Endpoint = Literal["auto", "native", "openai", "compat", "direct", "gateway"]
@@ -79,7 +79,7 @@ class CloudflareConnection(BaseModel):
     """Seconds per request, the same for sync and async (default: cfgateway's 60 s)."""
     max_retries: int | None = None
     tracker: Any = Field(default=None, exclude=True, repr=False)
-    """A :class:`cfgateway.budget.CostTracker` (budgets and the shared ledger); never serialised."""
+    """A :class:`cfgateway.costs.budget.CostTracker` (budgets and the shared ledger); never serialised."""
     routing: Any = Field(default=None, exclude=True, repr=False)
     """A :class:`cfgateway.RoutingPolicy` (``RoutingPolicy.build(rollout=..., tiers=...)``): the route per call,
     from the call's user id and metadata (``config={"metadata": {"user_id": ...}}``); never serialised."""
@@ -147,7 +147,7 @@ class CloudflareConnection(BaseModel):
             return cached[1]  # type: ignore[no-any-return]
 
     def _model_info(self, model: str | None = None) -> ModelInfo | None:
-        from cfgateway.catalog import load_catalog
+        from cfgateway.costs.catalog import load_catalog
 
         settings = self._settings
         return load_catalog(settings.catalog if settings else None).get(model or self._model_string())

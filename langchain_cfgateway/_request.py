@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from cfgateway import ChatRequest, Message
-from cfgateway.routes import GatewayOptions
+from cfgateway.routing.routes import GatewayOptions
 from langchain_cfgateway._convert import tool_choice as _tool_choice
 from langchain_cfgateway._convert import tool_spec
 
 if TYPE_CHECKING:
-    from cfgateway.calls import CallContext
+    from cfgateway.types import CallContext
 
 SAMPLING = (
     "temperature", "max_tokens", "top_p", "top_k", "seed",
@@ -59,7 +59,7 @@ def call_context(metadata: Mapping[str, Any] | None, explicit_user: Any = None, 
     ``user_id`` (or ``user``) becomes the user; other scalar entries become gateway/ledger metadata.
     LangChain's and LangGraph's own keys (``ls_*``, ``langgraph_*``, ``checkpoint_*``) are left out.
     """
-    from cfgateway.calls import CallContext  # deferred: loaded with the client on the first call
+    from cfgateway.types import CallContext  # deferred: loaded with the client on the first call
 
     meta: dict[str, Any] = {}
     user = None

@@ -12,7 +12,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from cfgateway.catalog import ModelInfo
+    from cfgateway.costs.catalog import ModelInfo
 
 Method = Literal["function_calling", "json_schema", "json_mode"]
 METHODS: tuple[str, ...] = ("function_calling", "json_schema", "json_mode")

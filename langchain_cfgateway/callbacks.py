@@ -26,22 +26,22 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from cfgateway.tally import CostLine, CostTally, catalog_name
+from cfgateway.costs.tally import CostLine, CostTally, catalog_name
 
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
 
-    from cfgateway.catalog import Catalog
+    from cfgateway.costs.catalog import Catalog
 
 # The catalog, ledger and pricing modules (and LangChain's tracer context) load on first use, so
-# importing this module costs next to nothing. The figures live in cfgateway.tally.CostTally, shared
+# importing this module costs next to nothing. The figures live in cfgateway.costs.tally.CostTally, shared
 # with the LlamaIndex handler.
 
 
 class CloudflareCostCallbackHandler(CostTally, BaseCallbackHandler):
     """Adds up tokens and USD cost (exact ``Decimal``) of every chat-model call it sees; thread-safe.
 
-    Figures (from :class:`cfgateway.tally.CostTally`): ``total_cost``, ``prompt_tokens``,
+    Figures (from :class:`cfgateway.costs.tally.CostTally`): ``total_cost``, ``prompt_tokens``,
     ``completion_tokens``, ``total_tokens``, ``cached_tokens``, ``neurons``, ``successful_requests``,
     ``failed_requests``, ``fallbacks``, ``unpriced_calls``, ``by_model``, ``by_provider``.
     """
@@ -75,7 +75,7 @@ class CloudflareCostCallbackHandler(CostTally, BaseCallbackHandler):
             self._starts[run_id] = (meta.get("ls_provider"), meta.get("ls_model_name"))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        from cfgateway.ledger import UsageRecord
+        from cfgateway.costs.ledger import UsageRecord
 
         with self.lock:
             provider, model = self._starts.pop(run_id, (None, None))
@@ -90,7 +90,7 @@ class CloudflareCostCallbackHandler(CostTally, BaseCallbackHandler):
                         self._add_foreign(message, meta, provider, model)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        from cfgateway.ledger import UsageRecord
+        from cfgateway.costs.ledger import UsageRecord
 
         with self.lock:
             self._starts.pop(run_id, None)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator
 
 if TYPE_CHECKING:
-    from cfgateway.catalog import Catalog, ModelInfo
     from cfgateway.client import Client
     from cfgateway.config import Settings
+    from cfgateway.costs.catalog import Catalog, ModelInfo
 
 Endpoint = Literal["auto", "native", "openai", "compat", "direct", "gateway"]
 _BUILD_LOCK = threading.Lock()
@@ -63,10 +63,10 @@ class CloudflareConnection(BaseModel):
     )
     base_url: str | None = Field(default=None, description="Cloudflare API base URL (CLOUDFLARE_API_BASE_URL).")
     gateway_base_url: str | None = Field(default=None, description="AI Gateway base URL.")
-    # Typed Any so cfgateway.routes loads at construction, not at import; always a GatewayOptions or None.
+    # Typed Any so cfgateway.routing.routes loads at construction, not at import; always a GatewayOptions or None.
     gateway_options: Any = Field(
         default=None,
-        description="Default cf-aig-* options: a cfgateway.routes.GatewayOptions (cache TTL, metadata, custom cost, "
+        description="Default cf-aig-* options: a cfgateway.GatewayOptions (cache TTL, metadata, custom cost, "
         "...) or a dict of its fields.",
     )
     fallbacks: list[str] | None = Field(
@@ -81,7 +81,7 @@ class CloudflareConnection(BaseModel):
     max_retries: int | None = Field(default=None, ge=0)
     tracker: Any = Field(
         default=None, exclude=True, repr=False,
-        description="A cfgateway.budget.CostTracker (budgets, shared ledger); never serialised.",
+        description="A cfgateway.costs.budget.CostTracker (budgets, shared ledger); never serialised.",
     )
     routing: Any = Field(
         default=None, exclude=True, repr=False,
@@ -101,7 +101,7 @@ class CloudflareConnection(BaseModel):
     @field_validator("gateway_options", mode="before")
     @classmethod
     def _options_from_dict(cls, value: Any) -> Any:
-        from cfgateway.routes import GatewayOptions
+        from cfgateway.routing.routes import GatewayOptions
 
         if isinstance(value, Mapping):
             return GatewayOptions(**value)
@@ -117,7 +117,7 @@ class CloudflareConnection(BaseModel):
 
     def _resolve_settings(self) -> Settings:
         from cfgateway.config import load_settings
-        from cfgateway.routes import resolve_route
+        from cfgateway.routing.routes import resolve_route
 
         overrides = {name: getattr(self, name) for name in _SETTING_FIELDS}
         settings = load_settings(profile=self.profile, **overrides)
@@ -169,7 +169,7 @@ class CloudflareConnection(BaseModel):
             return self._cf_client  # type: ignore[no-any-return]
 
     def _catalog(self) -> Catalog:
-        from cfgateway.catalog import load_catalog
+        from cfgateway.costs.catalog import load_catalog
 
         return load_catalog(self.settings.catalog)
 

@@ -21,8 +21,8 @@ from cfgateway import ChatRequest, Message
 from llama_index_cfgateway._convert import tool_choice, tool_spec
 
 if TYPE_CHECKING:
-    from cfgateway.calls import CallContext
-    from cfgateway.routes import GatewayOptions
+    from cfgateway.routing.routes import GatewayOptions
+    from cfgateway.types import CallContext
 
 SAMPLING = (
     "temperature", "max_tokens", "top_p", "top_k", "seed",
@@ -49,7 +49,7 @@ def check_call_options(kwargs: Mapping[str, Any]) -> None:
 
 def call_context(user: Any = None, metadata: Mapping[str, Any] | None = None) -> CallContext:
     """``CallContext`` from the explicit ``user``/``metadata`` kwargs over the active instrument tags."""
-    from cfgateway.calls import CallContext  # deferred: keeps `import llama_index_cfgateway` cheap
+    from cfgateway.types import CallContext  # deferred: keeps `import llama_index_cfgateway` cheap
 
     meta: dict[str, Any] = {}
     tag_user = None
@@ -88,7 +88,7 @@ def _stop(*candidates: Any) -> list[str] | None:
 
 
 def _options(value: Any) -> GatewayOptions | None:
-    from cfgateway.routes import GatewayOptions
+    from cfgateway.routing.routes import GatewayOptions
 
     if value is None or isinstance(value, GatewayOptions):
         return value

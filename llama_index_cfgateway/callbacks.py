@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.callbacks.base_handler import BaseCallbackHandler
 from llama_index.core.callbacks.schema import CBEventType, EventPayload
 
-from cfgateway.tally import CostLine, CostTally, catalog_name
+from cfgateway.costs.tally import CostLine, CostTally, catalog_name
 
 if TYPE_CHECKING:
-    from cfgateway.catalog import Catalog
-    from cfgateway.ledger import UsageRecord
+    from cfgateway.costs.catalog import Catalog
+    from cfgateway.costs.ledger import UsageRecord
 
 RECORDS_KEY = "cfgateway_records"
 _INPUT_KEYS = ("prompt_tokens", "input_tokens", "prompt_token_count")
@@ -60,7 +60,7 @@ def _tokens(response: Any) -> tuple[int, int, int] | None:
 class CloudflareCostHandler(CostTally, BaseCallbackHandler):
     """Adds up tokens and USD cost (exact ``Decimal``) of every LLM call it sees; thread-safe.
 
-    Figures (from :class:`cfgateway.tally.CostTally`): ``total_cost`` (priced calls; ``unpriced_calls``
+    Figures (from :class:`cfgateway.costs.tally.CostTally`): ``total_cost`` (priced calls; ``unpriced_calls``
     counts the others), ``llm_cost``, ``embedding_cost``, ``prompt_tokens``, ``completion_tokens``,
     ``total_tokens``, ``cached_tokens``, ``neurons``, ``successful_requests``, ``failed_requests``,
     ``fallbacks`` (calls answered by a fallback model), ``embedding_requests``, ``embedding_tokens`` and
@@ -114,7 +114,7 @@ class CloudflareCostHandler(CostTally, BaseCallbackHandler):
     ) -> None:
         if event_type != CBEventType.LLM or payload is None:
             return
-        from cfgateway.ledger import UsageRecord  # deferred (cheap import); loaded by the first call anyway
+        from cfgateway.costs.ledger import UsageRecord  # deferred (cheap import); loaded by the first call anyway
 
         open_events = self._open.get()
         if event_id in open_events:

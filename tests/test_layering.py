@@ -11,25 +11,18 @@ LAYERS: dict[str, int] = {
     "cfgateway.types": 1,
     "cfgateway.errors": 1,
     "cfgateway.config": 2,
-    "cfgateway.routes": 2,
-    "cfgateway.sse": 2,
-    "cfgateway.catalog": 2,
-    "cfgateway.pricing": 2,
     "cfgateway.wire": 2,
+    "cfgateway.costs.catalog": 2,
+    "cfgateway.costs.pricing": 2,
     "cfgateway.data": 2,
-    "cfgateway.transport": 3,
-    "cfgateway.retry": 3,
-    "cfgateway.ledger": 4,
-    "cfgateway.budget": 4,
-    "cfgateway.reports": 4,
-    "cfgateway.tally": 4,
+    "cfgateway.http": 3,
+    "cfgateway.routing": 4,
+    "cfgateway.costs": 4,
     "cfgateway.client": 5,
     "cfgateway.calls": 5,
     "cfgateway.route_limits": 5,
     "cfgateway.embedding": 5,
     "cfgateway.fallback": 5,
-    "cfgateway.breaker": 5,
-    "cfgateway.rollout": 5,
     "cfgateway.emulator": 6,
     "cfgateway.proxy": 6,
     "cfgateway.__main__": 6,
@@ -103,11 +96,11 @@ def test_only_transport_imports_httpx_in_layers_1_to_5() -> None:
     bad = []
     for module, path in modules():
         layer = layer_of(module)
-        if layer is None or layer > 5 or module == "cfgateway.transport":
+        if layer is None or layer > 5 or module == "cfgateway.http.transport":
             continue
         if any(i == "httpx" or i.startswith("httpx.") for i in imports(module, path)):
             bad.append(module)
-    assert not bad, f"httpx imported outside cfgateway.transport: {bad}"
+    assert not bad, f"httpx imported outside cfgateway.http.transport: {bad}"
 
 
 def test_only_config_reads_the_environment() -> None:
@@ -132,7 +125,7 @@ def test_adapters_use_only_the_public_core_and_their_framework() -> None:
             top = imp.split(".")[0]
             if top in ADAPTERS and top != own_pkg:
                 bad.append(f"{module} imports the other adapter {imp}")
-            if imp.startswith(("cfgateway.wire", "cfgateway.transport", "cfgateway.emulator", "cfgateway.proxy")):
+            if imp.startswith(("cfgateway.wire", "cfgateway.http", "cfgateway.emulator", "cfgateway.proxy")):
                 bad.append(f"{module} imports {imp}")
             if top == "httpx":
                 bad.append(f"{module} imports httpx")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from cfgateway.catalog import Catalog
+from cfgateway.costs.catalog import Catalog
 
 FAULT_KINDS = ("error", "html", "delay", "drop_body", "drop_stream", "malformed", "stream_error")
 STREAM_ONLY_KINDS = ("drop_stream", "stream_error")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cfgateway.catalog import Catalog
+from cfgateway.costs.catalog import Catalog
 from cfgateway.emulator.config import GatewayConfig
 from cfgateway.emulator.state import EmulatorState
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from cfgateway.catalog import ModelInfo
+from cfgateway.costs.catalog import ModelInfo
 from cfgateway.emulator.answers import Answer, split_pieces
 from cfgateway.emulator.reply import DONE, event_frame, frame
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cfgateway.catalog import ModelInfo
+from cfgateway.costs.catalog import ModelInfo
 from cfgateway.emulator.answers import answer, count_tokens
 from cfgateway.emulator.context import Ctx
 from cfgateway.emulator.embeddings import embed_many, to_base64

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cfgateway.catalog import Catalog, default_catalog
+from cfgateway.costs.catalog import Catalog, default_catalog
 from cfgateway.emulator.config import STREAM_ONLY_KINDS, EmulatorConfig, Fault, GatewayConfig
 
 SECRET_HEADERS = frozenset({"authorization", "cf-aig-authorization", "x-api-key", "api-key", "x-goog-api-key"})

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from cfgateway.catalog import ModelInfo
+from cfgateway.costs.catalog import ModelInfo
 from cfgateway.emulator.answers import Answer, ChatInput, answer, count_tokens, prompt_tokens
 from cfgateway.emulator.context import Ctx, envelope
 from cfgateway.emulator.embeddings import VECTORS, json_with_vectors, openai_list_json

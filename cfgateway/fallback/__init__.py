@@ -14,20 +14,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol
 
-from cfgateway.breaker import CircuitBreaker, CircuitOpenError, RouteSkipped, shared_breaker
-from cfgateway.calls import CallContext
-from cfgateway.catalog import ModelInfo
 from cfgateway.client import Client
+from cfgateway.costs.catalog import ModelInfo
+from cfgateway.errors import AllRoutesFailed, CircuitOpenError, GatewayStepFailed, RouteSkipped
 from cfgateway.fallback.chain import FallbackChain
-from cfgateway.fallback.policy import (
-    DEFAULT_FALLBACK_ON,
-    AllRoutesFailed,
-    FallbackPolicy,
-    GatewayStepFailed,
-)
-from cfgateway.rollout import Rollout, RoutingPolicy, TierRule
-from cfgateway.routes import GatewayOptions, Route
-from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
+from cfgateway.fallback.policy import DEFAULT_FALLBACK_ON, FallbackPolicy
+from cfgateway.routing.breaker import CircuitBreaker, shared_breaker
+from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
+from cfgateway.routing.routes import GatewayOptions, Route
+from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
 # Keywords only a chain understands; giving any of them (not None) builds a chain even for one model.
 CHAIN_OPTIONS = frozenset({

@@ -13,12 +13,11 @@ from contextlib import aclosing, closing
 from typing import Any, TypeVar, cast
 
 from cfgateway import errors
-from cfgateway.calls import CallContext
 from cfgateway.client import Client
 from cfgateway.fallback.plan import Attempt
 from cfgateway.fallback.setup import ChainSetup
-from cfgateway.routes import GatewayOptions
-from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
+from cfgateway.routing.routes import GatewayOptions
+from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
 DEFAULT_EMBED_CONCURRENCY = 8
 R = TypeVar("R")

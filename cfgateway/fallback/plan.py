@@ -4,7 +4,7 @@ The chain asks :meth:`CallPlan.next` for the next attempt (a route, its :class:`
 how long to wait first), sends it, and reports back with :meth:`failed` or :meth:`succeeded`.
 Retries and fallbacks draw on one attempt budget and one deadline:
 
-- a route is retried only for errors :func:`~cfgateway.transport.retryable` accepts, at most
+- a route is retried only for errors :func:`~cfgateway.http.transport.retryable` accepts, at most
   ``retry.max_retries`` times, never past the deadline, never for longer than ``max_retry_wait``
   while another route could answer, and only while the budget still leaves one attempt for each
   later route that may be tried;
@@ -20,13 +20,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cfgateway import errors
-from cfgateway.breaker import CircuitBreaker, CircuitOpenError, RouteSkipped
-from cfgateway.calls import CallContext
-from cfgateway.catalog import Catalog
+from cfgateway.costs.catalog import Catalog
+from cfgateway.errors import CircuitOpenError, RouteSkipped
 from cfgateway.fallback.policy import FallbackPolicy, all_failed, annotate
-from cfgateway.retry import RetryPolicy, retryable
-from cfgateway.routes import Route
-from cfgateway.types import AttemptInfo
+from cfgateway.http.retry import RetryPolicy, retryable
+from cfgateway.routing.breaker import CircuitBreaker
+from cfgateway.routing.routes import Route
+from cfgateway.types import AttemptInfo, CallContext
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cfgateway import errors
-from cfgateway.breaker import RouteSkipped
-from cfgateway.catalog import Catalog
-from cfgateway.routes import Route
+from cfgateway.costs.catalog import Catalog
+from cfgateway.errors import AllRoutesFailed, GatewayStepFailed, RouteSkipped
+from cfgateway.routing.routes import Route
 from cfgateway.types import AttemptInfo
 
 #: Errors that send a call to the next route by default.
@@ -34,7 +34,6 @@ HEALTH_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _CRED_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
-GATEWAY_AUTH_CODE = 2009  # cf-aig-authorization missing/invalid: every route on that gateway token fails
 
 FallbackOn = tuple[type[BaseException], ...] | type[BaseException] | Callable[[BaseException], bool]
 
@@ -69,15 +68,16 @@ class FallbackPolicy:
     """
 
     def __init__(self, fallback_on: FallbackOn | None = None) -> None:
+        self._test: Callable[[BaseException], bool] = default_fallback
         if fallback_on is None:
-            fallback_on = DEFAULT_FALLBACK_ON
+            return
         if isinstance(fallback_on, type):
             fallback_on = (fallback_on,)
         if isinstance(fallback_on, tuple):
             classes = fallback_on
             if not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
                 raise errors.ConfigError("fallback_on must be exception classes or a callable(exc) -> bool")
-            self._test: Callable[[BaseException], bool] = lambda exc: isinstance(exc, classes)
+            self._test = lambda exc: isinstance(exc, classes)
         elif callable(fallback_on):
             self._test = fallback_on
         else:
@@ -103,7 +103,8 @@ class FallbackPolicy:
                     model=candidate.model, reason="context_window",
                 )
         if isinstance(exc, errors.AuthenticationError):
-            gw = getattr(exc, "code", None) == GATEWAY_AUTH_CODE
+            info = errors.code_info(getattr(exc, "code", None))
+            gw = info is not None and info.credential == "gateway_token"  # every route on that token fails
             if credentials(candidate, gateway=gw) == credentials(failed, gateway=gw):
                 what = "gateway token" if gw else "credentials"
                 return RouteSkipped(
@@ -113,6 +114,16 @@ class FallbackPolicy:
         return None
 
 
+def default_fallback(exc: BaseException) -> bool:
+    """The default: a Cloudflare code's ``fallback`` column (:data:`cfgateway.errors.CODES`) when the error
+    has a known code, else :data:`DEFAULT_FALLBACK_ON`."""
+    if isinstance(exc, errors.APIError):
+        info = errors.code_info(exc.code)
+        if info is not None and type(exc) is info.cls:  # a context-length 5006 is classed by its message
+            return info.fallback
+    return isinstance(exc, DEFAULT_FALLBACK_ON)
+
+
 def _window(catalog: Catalog, model: str) -> int | None:
     info = catalog.get(model)
     return info.context_window if info else None
@@ -120,32 +131,6 @@ def _window(catalog: Catalog, model: str) -> int | None:
 
 def as_policy(fallback_on: FallbackOn | FallbackPolicy | None) -> FallbackPolicy:
     return fallback_on if isinstance(fallback_on, FallbackPolicy) else FallbackPolicy(fallback_on)
-
-
-class GatewayStepFailed(errors.CloudflareError):
-    """A Universal Endpoint step failed inside AI Gateway, which does not say why (only which step answered)."""
-
-    def __init__(self, model: str, step: int) -> None:
-        super().__init__(f"{model}: step {step} failed inside AI Gateway (the gateway does not report why)")
-        self.model = model
-        self.step = step
-
-
-class AllRoutesFailed(errors.CloudflareError, ExceptionGroup):  # type: ignore[misc]
-    """Every route of a call failed: one exception per attempt (and per skipped route), in order.
-
-    ``attempts`` lists each attempt (:class:`~cfgateway.types.AttemptInfo`); ``records`` holds every
-    attempt's :class:`~cfgateway.ledger.UsageRecord`. Catch it as a :class:`CloudflareError`, or pick
-    the causes with ``except* RateLimitError``.
-    """
-
-    attempts: list[AttemptInfo]
-    records: list[Any]
-
-    def derive(self, excs: Sequence[Exception]) -> AllRoutesFailed:  # type: ignore[override]
-        new = AllRoutesFailed(self.message, list(excs))
-        new.attempts, new.records = self.attempts, self.records
-        return new
 
 
 def model_of(exc: BaseException) -> str:

@@ -9,18 +9,17 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from cfgateway import errors
-from cfgateway.breaker import DEFAULT_COOLDOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreaker, shared_breaker
-from cfgateway.budget import CostTracker
-from cfgateway.calls import CallContext
-from cfgateway.catalog import Catalog, ModelInfo
 from cfgateway.client import Client
 from cfgateway.config import Settings, load_settings
+from cfgateway.costs.budget import CostTracker
+from cfgateway.costs.catalog import Catalog, ModelInfo
 from cfgateway.fallback.plan import CallPlan, Limits
 from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
-from cfgateway.rollout import Rollout, RoutingPolicy, TierRule, order_routes
-from cfgateway.routes import Endpoint, GatewayOptions, universal_url
-from cfgateway.transport import RetryPolicy, Transport
-from cfgateway.types import ChatRequest
+from cfgateway.http.transport import RetryPolicy, Transport
+from cfgateway.routing.breaker import DEFAULT_COOLDOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreaker, shared_breaker
+from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule, order_routes
+from cfgateway.routing.routes import Endpoint, GatewayOptions, universal_url
+from cfgateway.types import CallContext, ChatRequest
 
 FallbackMode = Literal["client", "gateway"]
 BreakerArg = CircuitBreaker | str | bool | None

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cfgateway import errors
-from cfgateway.calls import CallContext, Prepared, StreamRun, finish_chat, prepare_chat
+from cfgateway.calls import Prepared, StreamRun, finish_chat, prepare_chat
 from cfgateway.fallback.universal_embed import EmbedJob
 from cfgateway.fallback.universal_plan import (
     GatewayCall,
@@ -25,8 +25,8 @@ from cfgateway.fallback.universal_plan import (
     universal_headers,
 )
 from cfgateway.route_limits import one_piece, one_piece_reason, response_chunks
-from cfgateway.routes import GatewayOptions, universal_url
-from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, EmbedResponse
+from cfgateway.routing.routes import GatewayOptions, universal_url
+from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
 if TYPE_CHECKING:
     from cfgateway.fallback.setup import ChainSetup

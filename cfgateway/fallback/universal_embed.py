@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cfgateway import errors
-from cfgateway.calls import CallContext
 from cfgateway.embedding import (
     DEFAULT_BATCH,
     EmbedBatch,
@@ -28,8 +27,8 @@ from cfgateway.embedding import (
     progress_bar,
 )
 from cfgateway.fallback.universal_plan import Segment, answering_step, build_steps, step_config, universal_headers
-from cfgateway.routes import GatewayOptions
-from cfgateway.types import EmbedResponse
+from cfgateway.routing.routes import GatewayOptions
+from cfgateway.types import CallContext, EmbedResponse
 
 if TYPE_CHECKING:
     from cfgateway.fallback.universal import UniversalMode

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cfgateway import errors
-from cfgateway.breaker import CircuitBreaker, CircuitOpenError
-from cfgateway.calls import CallContext, Prepared, make_record
+from cfgateway.calls import Prepared, make_record
 from cfgateway.config import Settings
+from cfgateway.errors import CircuitOpenError
 from cfgateway.fallback.plan import Limits
 from cfgateway.fallback.policy import FallbackPolicy, GatewayStepFailed, all_failed, annotate
-from cfgateway.retry import retryable
-from cfgateway.routes import GatewayOptions, Route, parse_gateway_headers, universal_step
-from cfgateway.types import AttemptInfo
+from cfgateway.http.retry import retryable
+from cfgateway.routing.breaker import CircuitBreaker
+from cfgateway.routing.routes import GatewayOptions, Route, parse_gateway_headers, universal_step
+from cfgateway.types import AttemptInfo, CallContext
 
 STEP_FAILED = "gateway_step_failed"
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from cfgateway.errors import APIError, MalformedResponseError, StreamInterrupted, error_class
+from cfgateway.errors import APIError, MalformedResponseError, StreamInterrupted, code_info, error_class
 from cfgateway.types import ChatChunk, ContentPart, ToolCall, ToolCallChunk, ToolSpec, Usage
 
 __all__ = [
@@ -216,8 +216,6 @@ _TYPE_STATUS = {
     "server_error": 500,
     "overloaded_error": 529,
 }
-_RATE_CODES = frozenset({3040, 3036, 2003, 2041})
-_SERVER_CODES = frozenset({3007, 3008, 2005})
 
 
 def _as_int(v: Any) -> int | None:
@@ -302,10 +300,9 @@ def _status_of(obj: dict[str, Any], code: int | None) -> int:
             status = _as_int(src.get(key))
             if status is not None and 100 <= status <= 599:
                 return status
-    if code in _RATE_CODES:
-        return 429
-    if code in _SERVER_CODES:
-        return 500
+    info = code_info(code)
+    if info is not None:
+        return info.status
     etype = err.get("type") if isinstance(err, dict) else None
     if isinstance(etype, str) and etype in _TYPE_STATUS:
         return _TYPE_STATUS[etype]

@@ -24,7 +24,7 @@ from cfgateway.wire.common import (
 )
 
 if TYPE_CHECKING:
-    from cfgateway.sse import SSEEvent
+    from cfgateway.wire.sse import SSEEvent
 
 __all__ = [
     "StreamParser",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from cfgateway.sse import SSEDecoder
 from cfgateway.types import ChatChunk
+from cfgateway.wire.sse import SSEDecoder
 
 
 class Parser(Protocol):

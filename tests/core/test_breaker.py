@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cfgateway.breaker import CircuitBreaker, CircuitOpenError, reset_shared_breakers, shared_breaker
+from cfgateway.errors import CircuitOpenError
+from cfgateway.routing.breaker import CircuitBreaker, reset_shared_breakers, shared_breaker
 
 
 class Clock:

@@ -14,9 +14,9 @@ from typing import Any
 import _redis
 import pytest
 
-from cfgateway.budget import Alert, Budget, CostTracker, Reservation
+from cfgateway.costs.budget import Alert, Budget, CostTracker, Reservation
+from cfgateway.costs.ledger import MemoryLedger, RedisLedger, SQLiteLedger, UsageRecord
 from cfgateway.errors import BudgetExceededError, ConfigError
-from cfgateway.ledger import MemoryLedger, RedisLedger, SQLiteLedger, UsageRecord
 
 MODEL = "openai/gpt-4o-mini"  # 0.15 in / 0.60 out per M
 CALL = Decimal("0.00075")  # 1000 in + 1000 out
@@ -272,9 +272,9 @@ def test_alerts_fire_once_across_trackers_sharing_a_ledger(tmp_path: Path) -> No
 
 def test_default_alert_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     tracker = CostTracker(budgets=[Budget(limit=Decimal(1), alerts=[Decimal("0.0005")])])
-    with caplog.at_level(logging.WARNING, logger="cfgateway.budget"):
+    with caplog.at_level(logging.WARNING, logger="cfgateway.costs.budget"):
         call(tracker)
-    msgs = [r.getMessage() for r in caplog.records if r.name == "cfgateway.budget"]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "cfgateway.costs.budget"]
     assert len(msgs) == 1 and "$0.0005" in msgs[0] and "hard limit $1" in msgs[0]
 
 
@@ -283,7 +283,7 @@ def test_a_failing_alert_hook_does_not_fail_the_call(caplog: pytest.LogCaptureFi
         raise RuntimeError("hook broke")
 
     tracker = CostTracker(budgets=[Budget(alerts=[Decimal("0.0001")])], on_alert=boom)
-    with caplog.at_level(logging.ERROR, logger="cfgateway.budget"):
+    with caplog.at_level(logging.ERROR, logger="cfgateway.costs.budget"):
         rec = call(tracker)
     assert rec.cost == CALL
     assert any("on_alert" in r.getMessage() for r in caplog.records)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cfgateway import Budget, BudgetExceededError, ChatRequest, Client, CostTracker, Message
-from cfgateway.ledger import MemoryLedger
+from cfgateway.costs.ledger import MemoryLedger
 
 MODEL = "@cf/meta/llama-3.1-8b-instruct"
 REQ = ChatRequest([Message("user", "hi")], max_tokens=4)

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cfgateway.__main__ import main
-from cfgateway.ledger import UsageRecord, open_ledger
+from cfgateway.cli import main
+from cfgateway.costs.ledger import UsageRecord, open_ledger
 
 
 def test_models_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cfgateway import ChatRequest, Client, Message, errors
-from cfgateway.transport import RetryPolicy, Transport
+from cfgateway.http.transport import RetryPolicy, Transport
 
 MODEL = "@cf/meta/llama-3.1-8b-instruct"
 TOKEN = "sekret-token-value-123"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cfgateway import errors as e
-from cfgateway.transport import api_error
+from cfgateway.http.transport import api_error
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,31 @@ def test_gateway_error_body_and_html() -> None:
 
 
 def test_every_error_is_a_cloudflare_error() -> None:
-    for name in e.__all__:
-        obj = getattr(e, name)
-        if isinstance(obj, type):
-            assert issubclass(obj, e.CloudflareError)
+    classes = [getattr(e, n) for n in e.__all__ if isinstance(getattr(e, n), type)]
+    exceptions = [c for c in classes if issubclass(c, BaseException)]
+    assert len(exceptions) >= 24
+    for cls in exceptions:
+        assert issubclass(cls, e.CloudflareError), cls
+
+
+def test_transport_errors_are_also_the_builtins() -> None:
+    assert issubclass(e.TimeoutError, TimeoutError) and issubclass(e.ConnectionError, ConnectionError)
+    err = e.ConnectionError("refused", model="@cf/x")
+    assert str(err) == "refused" and err.model == "@cf/x" and isinstance(err, OSError)
+    try:
+        raise e.TimeoutError("slow")
+    except TimeoutError as caught:  # the builtin name catches ours
+        assert isinstance(caught, e.CloudflareError)
+
+
+def test_one_code_table_drives_class_retry_and_fallback() -> None:
+    from cfgateway.fallback.policy import FallbackPolicy
+    from cfgateway.http.retry import retryable
+
+    policy = FallbackPolicy()
+    for code, info in e.CODES.items():
+        exc = info.cls("x", status=info.status, code=code)
+        assert e.error_class(info.status, code, "x") is info.cls
+        assert retryable(exc) is info.retry, code
+        assert policy.should_fall_back(exc) is info.fallback, code
+    assert e.CODES[2009].credential == "gateway_token" and e.CODES[10000].credential == "api_token"

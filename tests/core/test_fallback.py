@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from cfgateway import CallContext, ChatRequest, Client, CostTracker, Message, errors
-from cfgateway.breaker import CircuitBreaker
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
 from cfgateway.emulator.server import EmulatorServer
 from cfgateway.fallback import AllRoutesFailed, FallbackChain, Rollout, TierRule, build_client
-from cfgateway.transport import RetryPolicy, Transport
+from cfgateway.http.transport import RetryPolicy, Transport
+from cfgateway.routing.breaker import CircuitBreaker
 
 API_TOKEN = "test-token"
 GW_TOKEN = "gw-token"
@@ -91,7 +91,7 @@ def test_open_route_skipped_by_concurrent_threads_and_tasks(emu: EmulatorServer)
 
 
 def test_breaker_shared_between_chains_by_name(emu: EmulatorServer) -> None:
-    from cfgateway.breaker import reset_shared_breakers
+    from cfgateway.routing.breaker import reset_shared_breakers
 
     reset_shared_breakers()
     a = chain(emu, breaker="team", failure_threshold=1)
@@ -273,7 +273,7 @@ def test_gateway_mode_goes_on_after_a_broken_answer() -> None:
 @pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
 def test_gateway_mode_books_steps_that_failed_inside_the_gateway(emu: EmulatorServer, sync: bool) -> None:
     """Issue 5: every attempt, failed ones too, reaches the ledger — also the steps the gateway tried."""
-    from cfgateway.ledger import MemoryLedger
+    from cfgateway.costs.ledger import MemoryLedger
 
     tracker = CostTracker(MemoryLedger())
     c = chain(emu, fallback_mode="gateway", tracker=tracker)
@@ -288,7 +288,7 @@ def test_gateway_mode_books_steps_that_failed_inside_the_gateway(emu: EmulatorSe
 
 
 def test_gateway_mode_embeddings_book_failed_steps(emu: EmulatorServer) -> None:
-    from cfgateway.ledger import MemoryLedger
+    from cfgateway.costs.ledger import MemoryLedger
 
     tracker = CostTracker(MemoryLedger())
     c = chain(emu, EMB_A, [EMB_B], fallback_mode="gateway", tracker=tracker)

@@ -19,7 +19,7 @@ from cfgateway import ChatRequest, Message, errors
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
 from cfgateway.emulator.server import EmulatorServer
 from cfgateway.fallback import FallbackChain, build_client
-from cfgateway.transport import RetryPolicy
+from cfgateway.http.transport import RetryPolicy
 
 API_TOKEN = "test-token"
 GW_TOKEN = "gw-token"

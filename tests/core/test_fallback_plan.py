@@ -7,10 +7,9 @@ import json
 import pytest
 
 from cfgateway import errors
-from cfgateway.breaker import CircuitBreaker, CircuitOpenError, RouteSkipped
-from cfgateway.calls import CallContext
-from cfgateway.catalog import default_catalog
 from cfgateway.config import load_settings
+from cfgateway.costs.catalog import default_catalog
+from cfgateway.errors import CircuitOpenError, RouteSkipped
 from cfgateway.fallback import AllRoutesFailed, FallbackPolicy, GatewayStepFailed
 from cfgateway.fallback.plan import CallPlan, Limits
 from cfgateway.fallback.policy import credentials
@@ -21,9 +20,10 @@ from cfgateway.fallback.universal_plan import (
     step_config,
     universal_headers,
 )
-from cfgateway.routes import GatewayOptions, Route, resolve_route
-from cfgateway.transport import RetryPolicy
-from cfgateway.types import AttemptInfo, ChatResponse
+from cfgateway.http.transport import RetryPolicy
+from cfgateway.routing.breaker import CircuitBreaker
+from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
+from cfgateway.types import AttemptInfo, CallContext, ChatResponse
 
 SETTINGS = load_settings(account_id="acct", api_token="cf-secret", gateway_id="gw", gateway_token="gw-secret",
                          env={}, config_path=None)

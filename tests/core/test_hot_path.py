@@ -11,9 +11,11 @@ import threading
 import httpx
 import pytest
 
-from cfgateway import calls, errors
-from cfgateway.calls import CallContext, load_json, new_call_id
-from cfgateway.transport import _URL_CACHE_MAX, Transport
+from cfgateway import errors
+from cfgateway import types as calls_ids
+from cfgateway.calls import load_json
+from cfgateway.http.transport import _URL_CACHE_MAX, Transport
+from cfgateway.types import CallContext, new_call_id
 
 
 def test_call_ids_are_unique_32_hex_across_threads() -> None:
@@ -36,14 +38,14 @@ def test_call_ids_are_unique_32_hex_across_threads() -> None:
 
 def test_call_ids_differ_after_fork_reseed() -> None:
     before = new_call_id()
-    prefix = calls._id_prefix
-    calls._reseed_ids()  # what a forked child runs
+    prefix = calls_ids._id_prefix
+    calls_ids._reseed_ids()  # what a forked child runs
     try:
         after = new_call_id()
-        assert calls._id_prefix != prefix
+        assert calls_ids._id_prefix != prefix
         assert after[:16] != before[:16]
     finally:
-        calls._id_prefix = prefix
+        calls_ids._id_prefix = prefix
 
 
 def test_forked_child_gets_a_new_prefix() -> None:
@@ -105,7 +107,7 @@ def test_cookies_set_by_a_response_are_still_sent_back() -> None:
 
 def test_one_verifying_ssl_context_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Transports and per-loop async clients share one context instead of reloading CA certificates."""
-    from cfgateway import transport as tr
+    from cfgateway.http import transport as tr
 
     made: list[object] = []
     real = httpx.create_ssl_context

@@ -16,8 +16,7 @@ from typing import Any
 import _redis
 import pytest
 
-from cfgateway.errors import ConfigError
-from cfgateway.ledger import (
+from cfgateway.costs.ledger import (
     MemoryLedger,
     RedisLedger,
     Rejection,
@@ -26,6 +25,7 @@ from cfgateway.ledger import (
     UsageRecord,
     open_ledger,
 )
+from cfgateway.errors import ConfigError
 
 DAY = 86400
 T0 = 1_795_000_000.0 - (1_795_000_000.0 % DAY)  # a UTC midnight (2026-11-18)
@@ -232,7 +232,7 @@ def test_open_ledger_rejects_unknown_urls(url: str) -> None:
 
 def test_importing_the_cost_modules_does_not_import_sqlite3_or_redis() -> None:
     code = (
-        "import sys, cfgateway, cfgateway.pricing, cfgateway.ledger, cfgateway.budget, cfgateway.reports;"
+        "import sys, cfgateway, cfgateway.costs.pricing, cfgateway.costs.ledger, cfgateway.costs.budget, cfgateway.costs.reports;"
         "print(','.join(m for m in ('sqlite3', 'redis', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

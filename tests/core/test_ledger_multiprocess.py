@@ -17,9 +17,9 @@ from typing import Any
 import _redis
 import pytest
 
-from cfgateway.budget import Budget, CostTracker
+from cfgateway.costs.budget import Budget, CostTracker
+from cfgateway.costs.ledger import RedisLedger, SQLiteLedger, UsageRecord
 from cfgateway.errors import BudgetExceededError
-from cfgateway.ledger import RedisLedger, SQLiteLedger, UsageRecord
 
 PROCS, THREADS, PER_THREAD = 4, 8, 50
 USERS = ("alice", "bob", None)

@@ -8,9 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from cfgateway.catalog import default_catalog
-from cfgateway.errors import ConfigError
-from cfgateway.pricing import (
+from cfgateway.costs.catalog import default_catalog
+from cfgateway.costs.pricing import (
     _reset_warnings,
     cost_of,
     custom_cost_header,
@@ -18,6 +17,7 @@ from cfgateway.pricing import (
     max_cost_of,
     neurons_of,
 )
+from cfgateway.errors import ConfigError
 from cfgateway.types import Usage
 
 M = 1_000_000

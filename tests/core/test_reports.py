@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from cfgateway.ledger import UsageRecord
-from cfgateway.reports import (
+from cfgateway.costs.ledger import UsageRecord
+from cfgateway.costs.reports import (
     GroupStats,
     build_report,
     daily_costs_by_provider,

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from cfgateway.calls import CallContext
 from cfgateway.errors import ConfigError
-from cfgateway.rollout import Rollout, RouteChoice, RoutingPolicy, TierRule, bucket, order_routes
+from cfgateway.routing.rollout import Rollout, RouteChoice, RoutingPolicy, TierRule, bucket, order_routes
+from cfgateway.types import CallContext
 
 OLD = "@cf/meta/llama-3.1-8b-instruct"
 NEW = "@cf/google/gemma-4-26b-a4b-it"
@@ -34,7 +34,7 @@ def test_same_user_same_route_every_time_and_growth_keeps_earlier_users() -> Non
 
 
 def test_bucket_is_stable_across_processes() -> None:
-    code = "from cfgateway.rollout import bucket; print(bucket('user-123', 'salt'), bucket('user-9', ''))"
+    code = "from cfgateway.routing.rollout import bucket; print(bucket('user-123', 'salt'), bucket('user-9', ''))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert [int(x) for x in out] == [bucket("user-123", "salt"), bucket("user-9", "")]
     assert 0 <= bucket("anything") < 10_000

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from cfgateway import Budget, ChatRequest, Client, CostTracker, Message, ToolSpec, route_limits
-from cfgateway.catalog import default_catalog
-from cfgateway.ledger import MemoryLedger
+from cfgateway.costs.catalog import default_catalog
+from cfgateway.costs.ledger import MemoryLedger
 from cfgateway.types import ChatChunk
 
 GPT_OSS = "@cf/openai/gpt-oss-120b"

@@ -6,7 +6,7 @@ import pytest
 
 from cfgateway.config import load_settings
 from cfgateway.errors import ConfigError
-from cfgateway.routes import GatewayOptions, parse_gateway_headers, resolve_route, universal_step, universal_url
+from cfgateway.routing.routes import GatewayOptions, parse_gateway_headers, resolve_route, universal_step, universal_url
 
 ENV = {"CLOUDFLARE_ACCOUNT_ID": "acct", "CLOUDFLARE_API_TOKEN": "api-tok"}
 

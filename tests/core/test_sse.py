@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cfgateway.sse import SSEDecoder, SSEEvent
+from cfgateway.wire.sse import SSEDecoder, SSEEvent
 
 # The legacy Workers AI stream from cloudflare-api.md §1.4, plus a multi-byte character.
 LEGACY = (

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cfgateway import errors as e
-from cfgateway.transport import RetryPolicy, Transport
+from cfgateway.http.transport import RetryPolicy, Transport
 
 OK = json.dumps({"result": {"response": "hi"}, "success": True, "errors": [], "messages": []}).encode()
 

@@ -112,7 +112,7 @@ def test_api_error_from_statuses() -> None:
     err = api_error_from({"errors": [{"message": "daily free allocation", "code": 3036}]})
     assert isinstance(err, QuotaExceededError) and err.status == 429
     err = api_error_from({"errors": [{"message": "Request timeout", "code": 3007}]}, model="@cf/x")
-    assert isinstance(err, ServerError) and err.status == 500 and err.model == "@cf/x"
+    assert isinstance(err, ServerError) and err.status == 408 and err.model == "@cf/x"
     err = api_error_from({"errors": [{"message": "bad", "code": 5006}]})
     assert isinstance(err, BadRequestError) and err.status == 400
     err = api_error_from({"error": {"message": "boom", "type": "server_error"}})

@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from cfgateway import GatewayOptions, ServerError
-from cfgateway.catalog import default_catalog
+from cfgateway.costs.catalog import default_catalog
 from cfgateway.emulator.config import Fault
 from cfgateway.emulator.server import EmulatorServer
 from langchain_cfgateway import ChatCloudflare, CloudflareCostCallbackHandler, get_cloudflare_callback

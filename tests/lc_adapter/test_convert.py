@@ -26,7 +26,7 @@ from cfgateway import (
     ToolCallChunk,
     Usage,
 )
-from cfgateway.ledger import UsageRecord
+from cfgateway.costs.ledger import UsageRecord
 from cfgateway.route_limits import response_chunks
 from langchain_cfgateway._convert import (
     StreamState,

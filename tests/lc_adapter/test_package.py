@@ -26,7 +26,7 @@ def test_missing_langchain_core_names_the_extra() -> None:
 
 def test_importing_the_model_does_not_open_the_transport() -> None:
     out = _run("import sys; from langchain_cfgateway import ChatCloudflare, CloudflareEmbeddings;"
-               "print(','.join(m for m in ('cfgateway.transport', 'cfgateway.client', 'tqdm') if m in sys.modules))")
+               "print(','.join(m for m in ('cfgateway.http.transport', 'cfgateway.client', 'tqdm') if m in sys.modules))")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
 

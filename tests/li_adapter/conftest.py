@@ -21,7 +21,7 @@ from llama_index.core.instrumentation.events.llm import (
     LLMCompletionStartEvent,
 )
 
-from cfgateway.catalog import default_catalog
+from cfgateway.costs.catalog import default_catalog
 from cfgateway.emulator.answers import answer
 from cfgateway.emulator.config import EmulatorConfig, GatewayConfig
 from cfgateway.emulator.inputs import from_openai, from_workers

@@ -22,10 +22,10 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
 from cfgateway import ServerError, StreamInterrupted
-from cfgateway.catalog import default_catalog
+from cfgateway.costs.catalog import default_catalog
+from cfgateway.costs.ledger import UsageRecord
 from cfgateway.emulator.config import Fault
-from cfgateway.ledger import UsageRecord
-from cfgateway.routes import GatewayOptions
+from cfgateway.routing.routes import GatewayOptions
 from llama_index_cfgateway import CloudflareCostHandler, CloudflareLLM
 
 MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"

@@ -23,7 +23,7 @@ from llama_index.core.tools import FunctionTool
 
 from cfgateway import ChatChunk, InvalidInputError, Message, ToolCall, ToolCallChunk, ToolSpec, Usage
 from cfgateway import ChatResponse as CFResponse
-from cfgateway.ledger import UsageRecord
+from cfgateway.costs.ledger import UsageRecord
 from llama_index_cfgateway._convert import (
     StreamState,
     keep_first_tool_call,

@@ -12,7 +12,7 @@ import pytest
 from llama_index.core.callbacks import CallbackManager
 
 from cfgateway import InvalidInputError
-from cfgateway.catalog import default_catalog
+from cfgateway.costs.catalog import default_catalog
 from cfgateway.emulator.config import Fault
 from llama_index_cfgateway import CloudflareCostHandler, CloudflareEmbedding
 

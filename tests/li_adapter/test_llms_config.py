@@ -16,7 +16,7 @@ from llama_index.core.callbacks.base_handler import BaseCallbackHandler
 from pydantic import SecretStr
 
 from cfgateway import ConfigError
-from cfgateway.routes import GatewayOptions
+from cfgateway.routing.routes import GatewayOptions
 from llama_index_cfgateway import CloudflareEmbedding, CloudflareLLM
 
 USER = [ChatMessage(role="user", content="Hello there friend")]

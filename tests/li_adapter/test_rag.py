@@ -17,7 +17,7 @@ from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.callbacks import CallbackManager
 from pydantic import BaseModel
 
-from cfgateway.catalog import default_catalog
+from cfgateway.costs.catalog import default_catalog
 from llama_index_cfgateway import CloudflareCostHandler, CloudflareEmbedding, CloudflareLLM
 
 MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"

@@ -1,8 +1,8 @@
 """When to retry (sans-IO): the retry policy, which errors are worth another attempt, and the typed
-error for an HTTP error answer (``Retry-After`` parsed). No httpx here: :mod:`cfgateway.transport` sends.
+error for an HTTP error answer (``Retry-After`` parsed). No httpx here: :mod:`cfgateway.http.transport` sends.
 
-Retried: 429 (except the daily-allocation 3036 and the credit / spend limits), Workers AI 3040, 5xx and
-connection errors.
+Retried: what :data:`cfgateway.errors.CODES` marks ``retry`` (capacity 3040, gateway rate limit 2003,
+upstream timeouts, 5xx codes), and, for answers without a known code, 429, 5xx and connection errors.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from email.utils import parsedate_to_datetime
 
 from cfgateway import errors
 from cfgateway.wire.common import parse_error_body
-
-_NO_RETRY_CODES = frozenset({3036, 2021, 2041})  # quota / credits / spend limit: waiting does not help
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +41,9 @@ def retryable(exc: BaseException) -> bool:
     if isinstance(exc, errors.ConnectionError):
         return True
     if isinstance(exc, errors.APIError):
-        if exc.code in _NO_RETRY_CODES:
-            return False
+        info = errors.code_info(exc.code)
+        if info is not None:
+            return info.retry
         return exc.status == 429 or exc.status >= 500
     return False
 

@@ -1,5 +1,5 @@
-"""Budget support for a user-supplied :class:`~cfgateway.ledger.base.Ledger` that is not a
-:class:`~cfgateway.ledger.base.BudgetStore`: reservations and alert marks kept in this process,
+"""Budget support for a user-supplied :class:`~cfgateway.costs.ledger.base.Ledger` that is not a
+:class:`~cfgateway.costs.ledger.base.BudgetStore`: reservations and alert marks kept in this process,
 checked under one lock against ``ledger.spent`` (so atomic across threads, not processes)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import threading
 from collections.abc import Sequence
 from decimal import Decimal
 
-from cfgateway.ledger.base import Ledger, Rejection, SpendCheck, new_reservation_id
-from cfgateway.ledger.record import DAY_S, ZERO, UsageRecord, filters_of
+from cfgateway.costs.ledger.base import Ledger, Rejection, SpendCheck, new_reservation_id
+from cfgateway.costs.ledger.record import DAY_S, ZERO, UsageRecord, filters_of
 
 
 class LocalStore:

@@ -10,12 +10,12 @@ many processes); ``"redis://host:port/db"`` (``rediss://``, ``unix://``) -> :cla
 
 from __future__ import annotations
 
+from cfgateway.costs.ledger.base import BudgetStore, Ledger, Rejection, SpendCheck
+from cfgateway.costs.ledger.memory import MemoryLedger
+from cfgateway.costs.ledger.record import UsageRecord
+from cfgateway.costs.ledger.redis_ledger import RedisLedger
+from cfgateway.costs.ledger.sqlite_ledger import SQLiteLedger
 from cfgateway.errors import ConfigError
-from cfgateway.ledger.base import BudgetStore, Ledger, Rejection, SpendCheck
-from cfgateway.ledger.memory import MemoryLedger
-from cfgateway.ledger.record import UsageRecord
-from cfgateway.ledger.redis_ledger import RedisLedger
-from cfgateway.ledger.sqlite_ledger import SQLiteLedger
 
 _SQLITE = "sqlite://"
 

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cfgateway.catalog import Catalog, default_catalog
-from cfgateway.errors import BudgetExceededError, ConfigError
-from cfgateway.ledger.base import BudgetStore, Ledger, Rejection, SpendCheck
-from cfgateway.ledger.memory import MemoryLedger
-from cfgateway.ledger.record import (
+from cfgateway.costs.catalog import Catalog, default_catalog
+from cfgateway.costs.ledger.base import BudgetStore, Ledger, Rejection, SpendCheck
+from cfgateway.costs.ledger.memory import MemoryLedger
+from cfgateway.costs.ledger.record import (
     DAY_S,
     ZERO,
     UsageRecord,
@@ -33,11 +32,12 @@ from cfgateway.ledger.record import (
     next_month_start,
     scopes_of,
 )
-from cfgateway.ledger.store import LocalStore
-from cfgateway.pricing import cost_of, max_cost_of, neurons_of
+from cfgateway.costs.ledger.store import LocalStore
+from cfgateway.costs.pricing import cost_of, max_cost_of, neurons_of
+from cfgateway.errors import BudgetExceededError, ConfigError
 from cfgateway.types import Usage
 
-logger = logging.getLogger("cfgateway.budget")
+logger = logging.getLogger("cfgateway.costs.budget")
 cost_logger = logging.getLogger("cfgateway.cost")
 
 _WINDOWS = ("daily", "monthly")
@@ -132,7 +132,7 @@ class Reservation:
 
 
 def log_alert(alert: Alert) -> None:
-    """The default ``on_alert``: a warning on the ``cfgateway.budget`` logger."""
+    """The default ``on_alert``: a warning on the ``cfgateway.costs.budget`` logger."""
     logger.warning("%s", alert.message)
 
 

@@ -1,6 +1,6 @@
 """Running cost totals for the frameworks' cost callbacks (LangChain and LlamaIndex share this).
 
-:class:`CostTally` adds up the exact :class:`~cfgateway.ledger.UsageRecord` objects our own models
+:class:`CostTally` adds up the exact :class:`~cfgateway.costs.ledger.UsageRecord` objects our own models
 attach (every attempt, fallbacks included, counted once per call id) and prices any other model's
 reported usage from the catalog. An unknown price is never a silent $0: it is counted in
 ``unpriced_calls``, its ``by_model`` cost becomes ``None``, and one warning is logged per model.
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 from cfgateway.types import Usage
 
 if TYPE_CHECKING:
-    from cfgateway.catalog import Catalog
-    from cfgateway.ledger import UsageRecord
+    from cfgateway.costs.catalog import Catalog
+    from cfgateway.costs.ledger import UsageRecord
 
 # catalog, config, ledger and pricing load on first use: the adapters import this module at import time.
 
@@ -80,8 +80,8 @@ def catalog_name(name: str, provider: str | None, catalog: Catalog) -> str | Non
 
 def settings_catalog() -> Catalog:
     """The catalog the settings name (``CFGATEWAY_CATALOG``), or the shipped one when settings are unusable."""
-    from cfgateway.catalog import load_catalog
     from cfgateway.config import load_settings
+    from cfgateway.costs.catalog import load_catalog
     from cfgateway.errors import ConfigError
 
     try:
@@ -181,7 +181,7 @@ class CostTally:
         inp, out, cached = tokens or (0, 0, 0)
         cost = None
         if key and tokens is not None:
-            from cfgateway.pricing import cost_of
+            from cfgateway.costs.pricing import cost_of
 
             cost = cost_of(key, Usage(inp, out, inp + out, cached), catalog=self.catalog)
         if cost is None:
@@ -201,7 +201,7 @@ class CostTally:
             return Decimal(0)  # a failed attempt that used nothing costs nothing
         cost = None
         if r.input_tokens or r.output_tokens or r.cache_hit:
-            from cfgateway.pricing import cost_of
+            from cfgateway.costs.pricing import cost_of
 
             usage = Usage(r.input_tokens, r.output_tokens, r.total_tokens, r.cached_tokens, r.neurons)
             cost = cost_of(r.model, usage, cache_hit=r.cache_hit, catalog=self.catalog)

@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cfgateway.ledger.base import Rejection, SpendCheck, new_reservation_id
-from cfgateway.ledger.record import (
+from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id
+from cfgateway.costs.ledger.record import (
     DAY_S,
     UsageRecord,
     day_of,

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfgateway.calls import CallContext
 from cfgateway.errors import ConfigError
+from cfgateway.types import CallContext
 
 BUCKETS = 10_000
 

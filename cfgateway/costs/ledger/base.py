@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from cfgateway.ledger.record import UsageRecord
+from cfgateway.costs.ledger.record import UsageRecord
 
 
 @runtime_checkable

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from cfgateway.ledger.base import Rejection, SpendCheck, new_reservation_id
-from cfgateway.ledger.record import (
+from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id
+from cfgateway.costs.ledger.record import (
     UsageRecord,
     day_of,
     from_units,

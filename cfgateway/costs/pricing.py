@@ -12,7 +12,7 @@ import math
 import threading
 from decimal import Decimal
 
-from cfgateway.catalog import Catalog, ModelInfo, default_catalog
+from cfgateway.costs.catalog import Catalog, ModelInfo, default_catalog
 from cfgateway.errors import ConfigError
 from cfgateway.types import Usage
 

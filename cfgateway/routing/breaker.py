@@ -21,32 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from cfgateway.errors import CloudflareError
-
 State = Literal["closed", "open", "half_open"]
 
 DEFAULT_FAILURE_THRESHOLD = 3
 DEFAULT_COOLDOWN_S = 30.0
-
-
-class RouteSkipped(CloudflareError):
-    """A route was not tried for this call (circuit open, window too small, same failing credentials)."""
-
-    def __init__(self, message: str, *, model: str, reason: str) -> None:
-        super().__init__(message)
-        self.model = model
-        self.reason = reason
-
-
-class CircuitOpenError(RouteSkipped):
-    """The route is cooling down after repeated failures; nothing was sent."""
-
-    def __init__(self, model: str, retry_in: float) -> None:
-        super().__init__(
-            f"{model}: circuit open after repeated failures; next probe in {max(retry_in, 0.0):.1f}s",
-            model=model, reason="circuit_open",
-        )
-        self.retry_in = retry_in
 
 
 @dataclass(slots=True)
@@ -184,8 +162,6 @@ def reset_shared_breakers() -> None:
 
 __all__ = [
     "CircuitBreaker",
-    "CircuitOpenError",
-    "RouteSkipped",
     "shared_breaker",
     "reset_shared_breakers",
 ]

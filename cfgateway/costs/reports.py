@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cfgateway.catalog import Catalog, default_catalog
-from cfgateway.ledger.record import UsageRecord
+from cfgateway.costs.catalog import Catalog, default_catalog
+from cfgateway.costs.ledger.record import UsageRecord
 
 _ZERO = Decimal(0)
 _NONE = "-"

@@ -2,7 +2,7 @@
 
 Pooled sync and async clients (one async client per event loop, closed with its loop, so
 ``asyncio.run`` per call neither fails nor leaks), one default timeout for both, retries as
-:mod:`cfgateway.retry` decides (backoff with jitter, ``Retry-After``), and the mapping of every
+:mod:`cfgateway.http.retry` decides (backoff with jitter, ``Retry-After``), and the mapping of every
 failure into :mod:`cfgateway.errors`. Only sending exists twice (sync and async).
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 
 from cfgateway import errors
-from cfgateway.retry import RetryPolicy, api_error, retryable
+from cfgateway.http.retry import RetryPolicy, api_error, retryable
 
-log = logging.getLogger("cfgateway.transport")
+log = logging.getLogger("cfgateway.http.transport")
 
 # h11 writes the request head and body in two sends; with Nagle on, the body waits for the ACK of the
 # head, and a delayed ACK stalls every small POST by ~40 ms. asyncio sets TCP_NODELAY; sync sockets do not.
@@ -339,4 +339,4 @@ class Transport:
             raise _map_exc(exc, model, self.timeout) from None
 
 
-__all__ = ["RawResponse", "RetryPolicy", "Transport", "api_error", "retryable"]  # the last three: cfgateway.retry
+__all__ = ["RawResponse", "RetryPolicy", "Transport", "api_error", "retryable"]  # the last three: cfgateway.http.retry

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Sequence
 from decimal import Decimal
 
-from cfgateway.ledger.base import Rejection, SpendCheck, new_reservation_id
-from cfgateway.ledger.record import DAY_S, ZERO, UsageRecord, day_of, matches, scope_key, scopes_of, split_since
+from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id
+from cfgateway.costs.ledger.record import DAY_S, ZERO, UsageRecord, day_of, matches, scope_key, scopes_of, split_since
 
 
 class MemoryLedger:

@@ -1,0 +1,42 @@
+"""The ``cfgateway`` command line. One module per command group; each has ``register(sub)``.
+
+    cfgateway emulate [--host 127.0.0.1] [--port 8787]   run the offline Cloudflare emulator
+    cfgateway models [--kind chat|embed] [--json]        list the price/model catalog
+    cfgateway costs [--ledger URL] [--since DATE] [--format table|json|csv] [--plot costs.png]
+    cfgateway chat MODEL "prompt"                         one chat call (settings from env / cfgateway.toml)
+    cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY]
+                                                          an OpenAI-compatible proxy (AutoGen, openai SDK)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cfgateway.cli import _chat, _costs, _emulate, _models, _proxy
+from cfgateway.errors import CloudflareError
+
+COMMANDS = (_emulate, _models, _costs, _chat, _proxy)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cfgateway", description="Cloudflare Workers AI and AI Gateway from Python.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CloudflareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["build_parser", "main"]
