@@ -269,13 +269,14 @@ class Client:
     # -- embeddings ------------------------------------------------------------------------
     def _embed_plan(
         self, texts: list[str], model: str | None, batch_size: int | None, pooling: str | None,
-        ctx: CallContext, options: GatewayOptions | None,
+        ctx: CallContext, options: GatewayOptions | None, dimensions: int | None = None,
     ) -> tuple[Route, list[EmbedBatch], Any]:
         route = self.route(model)
         info = self.catalog.get(route.model)
         check_inputs(texts, info, route.model)
         size = batch_size_for(info, batch_size)
-        batches = prepare_batches(route, texts, size, pooling=pooling, options=options or self.gateway_options, ctx=ctx)
+        batches = prepare_batches(route, texts, size, pooling=pooling, options=options or self.gateway_options, ctx=ctx,
+                                  dimensions=dimensions, info=info)
         res = self._reserve(route, ctx, sum(estimate_tokens(t) for t in texts), 0) if texts else None
         return route, batches, res
 
@@ -317,10 +318,11 @@ class Client:
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
         max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+        dimensions: int | None = None,
     ) -> EmbedResponse:
         """Embed ``texts`` in batches at the model's limit, ``max_concurrency`` requests at a time, in order."""
         ctx, started = self._ctx(context), time.perf_counter()
-        route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options)
+        route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options, dimensions)
         bar = progress_bar(progress, len(texts), route.model)
         try:
             if len(batches) <= 1 or max_concurrency <= 1:
@@ -338,9 +340,10 @@ class Client:
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
         max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+        dimensions: int | None = None,
     ) -> EmbedResponse:
         ctx, started = self._ctx(context), time.perf_counter()
-        route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options)
+        route, batches, res = self._embed_plan(texts, model, batch_size, pooling, ctx, gateway_options, dimensions)
         bar = progress_bar(progress, len(texts), route.model)
         sem = asyncio.Semaphore(max(1, max_concurrency))
 

@@ -39,6 +39,36 @@ def batch_size_for(info: ModelInfo | None, requested: int | None) -> int:
     return min(limit or DEFAULT_BATCH, MAX_DEFAULT_BATCH)
 
 
+def dims_field(route: Route, info: ModelInfo | None, dimensions: int | None) -> dict[str, Any] | None:
+    """The request field that asks ``route`` for ``dimensions``-long vectors, or None when none is needed.
+
+    A route whose native size is ``dimensions`` needs nothing; a route that shortens vectors on request
+    (catalog ``flex_dims``: OpenAI text-embedding-3, Qwen3-Embedding) gets ``{"dimensions": n}``; any other
+    route is refused before sending. A model the catalog does not know is sent the field on the OpenAI wire
+    (the service decides) and refused on Workers AI's native wire, which has no such field.
+    """
+    if dimensions is None:
+        return None
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
+        raise errors.InvalidInputError(f"dimensions must be a positive whole number, got {dimensions!r}")
+    if info is not None and info.dims == dimensions:
+        return None
+    if info is not None and info.flex_dims and info.dims is not None:
+        if dimensions > info.dims:
+            raise errors.InvalidInputError(
+                f"{route.model} gives at most {info.dims}-dimensional vectors; ask for dimensions<={info.dims}"
+            )
+        return {"dimensions": dimensions}
+    if info is None and route.wire == "openai":
+        return {"dimensions": dimensions}
+    native = f"{info.dims}-dimensional vectors" if info is not None and info.dims else "vectors of its own size"
+    raise errors.InvalidInputError(
+        f"{route.model} gives {native} and cannot shorten them to dimensions={dimensions}; use a model that "
+        "takes dimensions= (catalog 'flex_dims': openai/text-embedding-3-*, custom-deepinfra/Qwen/Qwen3-Embedding-8B) "
+        "or leave dimensions unset"
+    )
+
+
 def check_inputs(texts: list[str], info: ModelInfo | None, model: str) -> None:
     """Reject inputs every route would reject, naming the index."""
     if isinstance(texts, str):
@@ -65,6 +95,7 @@ class EmbedBatch:
     body: bytes
     count: int
     started: float = 0.0
+    dims: int | None = None  # the vector size asked for with dimensions=, checked on the answer
 
 
 def prepare_batches(
@@ -75,6 +106,8 @@ def prepare_batches(
     pooling: str | None,
     options: GatewayOptions | None,
     ctx: CallContext,
+    dimensions: int | None = None,
+    info: ModelInfo | None = None,
 ) -> list[EmbedBatch]:
     if route.embed_url is None:
         raise errors.ConfigError(f"{route.model}: {route.provider} has no embeddings endpoint behind AI Gateway")
@@ -83,6 +116,7 @@ def prepare_batches(
         raise errors.ConfigError(f"{route.model}: pooling is a Workers AI bge option; leave it unset for this route")
     if not hasattr(wire, "build_embed_body"):
         raise errors.ConfigError(f"{route.model}: {route.wire} wire has no embeddings")
+    extra = dims_field(route, info, dimensions)
     meta = dict(ctx.metadata)
     if ctx.user:
         meta.setdefault("user", ctx.user)
@@ -90,8 +124,10 @@ def prepare_batches(
     out = []
     for start in range(0, len(texts), size):
         chunk = texts[start : start + size]
-        body = wire.build_embed_body(chunk, route.body_model, pooling=pooling if route.wire == "workers-ai" else None)
-        out.append(EmbedBatch(route, start, route.embed_url, headers, json.dumps(body).encode(), len(chunk)))
+        body = wire.build_embed_body(chunk, route.body_model, pooling=pooling if route.wire == "workers-ai" else None,
+                                     extra=extra)
+        out.append(EmbedBatch(route, start, route.embed_url, headers, json.dumps(body).encode(), len(chunk),
+                              dims=dimensions))
     return out
 
 
@@ -106,6 +142,10 @@ def finish_batch(
     if len(vectors) != b.count:
         raise errors.MalformedResponseError(
             f"{b.route.model}: asked for {b.count} embeddings, got {len(vectors)}", model=b.route.model
+        )
+    if b.dims is not None and vectors and len(vectors[0]) != b.dims:
+        raise errors.MalformedResponseError(
+            f"{b.route.model}: asked for {b.dims}-dimensional vectors, got {len(vectors[0])}", model=b.route.model
         )
     gw = gateway_meta(b.route, headers)
     cost = price(b.route, usage, gw, catalog)

@@ -27,7 +27,7 @@ from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, E
 # Keywords only a chain understands; giving any of them (not None) builds a chain even for one model.
 CHAIN_OPTIONS = frozenset({
     "fallback_on", "fallback_mode", "breaker", "failure_threshold", "cooldown", "max_attempts", "call_timeout",
-    "max_retry_wait", "retry_policy", "rollout", "tiers", "routing", "check_dims", "kind", "step_config",
+    "max_retry_wait", "retry_policy", "rollout", "tiers", "routing", "check_dims", "dimensions", "kind", "step_config",
 })
 
 
@@ -82,7 +82,10 @@ def build_client(model: str, fallbacks: Sequence[str] | None = None, **kwargs: A
     - ``rollout`` (a :class:`Rollout` or several), ``tiers`` (:class:`TierRule` list), ``routing`` (a
       :class:`RoutingPolicy` or ``callable(CallContext) -> model | None``): per-call route choice.
     - ``check_dims`` (True): refuse embedding routes of different (or unknown) vector sizes;
-      ``kind="embed"`` forces that check when the catalog does not know the models.
+      ``kind="embed"`` forces that check when the catalog does not know the models. ``dimensions``: the
+      vector size every embed call asks for; routes of other native sizes pass when they shorten
+      vectors on request (catalog ``flex_dims``), so ``bge-m3`` (1024) can fall back to
+      ``openai/text-embedding-3-small`` at 1024.
     """
     chain_kw = {k: v for k, v in kwargs.items() if k in CHAIN_OPTIONS and v is not None}
     if not fallbacks and not chain_kw:

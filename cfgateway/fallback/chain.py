@@ -174,15 +174,17 @@ class FallbackChain(ChainSetup):
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
         max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+        dimensions: int | None = None,
     ) -> EmbedResponse:
+        dimensions = dimensions if dimensions is not None else self.dimensions
         kw: dict[str, Any] = {"max_concurrency": max_concurrency, "progress": progress, "pooling": pooling,
-                              "gateway_options": gateway_options}
+                              "gateway_options": gateway_options, "dimensions": dimensions}
         if model is not None:
             return Client.embed(self, texts, model=model, batch_size=batch_size, context=context, **kw)
-        self.check_embed_dims()
+        self.check_embed_dims(dimensions)
         if self.universal is not None:
             return self.universal.embed(texts, self.call_context(context), batch_size, pooling, gateway_options,
-                                        max_concurrency=max_concurrency, progress=progress)
+                                        max_concurrency=max_concurrency, progress=progress, dimensions=dimensions)
         return self._attempts(self.call_context(context), lambda step: Client.embed(self,
             texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
@@ -190,15 +192,18 @@ class FallbackChain(ChainSetup):
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
         max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+        dimensions: int | None = None,
     ) -> EmbedResponse:
+        dimensions = dimensions if dimensions is not None else self.dimensions
         kw: dict[str, Any] = {"max_concurrency": max_concurrency, "progress": progress, "pooling": pooling,
-                              "gateway_options": gateway_options}
+                              "gateway_options": gateway_options, "dimensions": dimensions}
         if model is not None:
             return await Client.aembed(self, texts, model=model, batch_size=batch_size, context=context, **kw)
-        self.check_embed_dims()
+        self.check_embed_dims(dimensions)
         if self.universal is not None:
             return await self.universal.aembed(texts, self.call_context(context), batch_size, pooling,
-                                               gateway_options, max_concurrency=max_concurrency, progress=progress)
+                                               gateway_options, max_concurrency=max_concurrency, progress=progress,
+                                               dimensions=dimensions)
         return await self._aattempts(self.call_context(context), lambda step: Client.aembed(self,
             texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 

@@ -13,6 +13,7 @@ from cfgateway.client import Client
 from cfgateway.config import Settings, load_settings
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog, ModelInfo
+from cfgateway.embedding import dims_field
 from cfgateway.fallback.plan import CallPlan, Limits
 from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
 from cfgateway.http.transport import RetryPolicy, Transport
@@ -87,6 +88,7 @@ class ChainSetup(Client):
         tiers: Sequence[TierRule] | None = None,
         routing: RoutingPolicy | Callable[[CallContext], str | None] | None = None,
         check_dims: bool = True,
+        dimensions: int | None = None,
         kind: Literal["chat", "embed"] | None = None,
         step_config: dict[str, Any] | None = None,
         settings: Settings | None = None,
@@ -116,9 +118,10 @@ class ChainSetup(Client):
         for m in self.all_models():
             self.route(m)  # fail fast on a bad model string or missing settings
         self.check_dims = check_dims
+        self.dimensions = dimensions  # the vector size every embed call asks for (unless the call says)
         self._dims_checked = False
         if kind == "embed" or (kind is None and any(i.kind == "embed" for i in self._infos() if i)):
-            self.check_embed_dims()
+            self.check_embed_dims(dimensions)
         self.universal: Any = None
         if fallback_mode == "gateway":
             from cfgateway.fallback.universal import UniversalMode
@@ -171,11 +174,16 @@ class ChainSetup(Client):
             return info.max_batch
         return requested
 
-    def check_embed_dims(self) -> None:
-        """Refuse an embedding chain whose routes give vectors of different sizes."""
-        if self._dims_checked or not self.check_dims:
+    def check_embed_dims(self, dimensions: int | None = None) -> None:
+        """Refuse an embedding chain whose routes give vectors of different sizes (of a size other than
+        ``dimensions``, when asked for: a route that shortens vectors on request passes if it can reach it)."""
+        if not self.check_dims or (self._dims_checked and dimensions is None):
             return
         models = self.all_models()
+        if dimensions is not None:
+            for m, info in zip(models, self._infos(), strict=True):
+                dims_field(self.route(m), info, dimensions)  # InvalidInputError naming the route that cannot
+            return
         dims = {m: (i.dims if i else None) for m, i in zip(models, self._infos(), strict=True)}
         unknown = [m for m, d in dims.items() if d is None]
         if unknown and len(models) > 1:

@@ -42,7 +42,9 @@ class EmbedJob:
     def __init__(
         self, mode: UniversalMode, texts: list[str], ctx: CallContext, batch_size: int | None,
         pooling: str | None, options: GatewayOptions | None, *, max_concurrency: int = 8, progress: bool = False,
+        dimensions: int | None = None,
     ) -> None:
+        self.dimensions = dimensions
         self.mode = mode
         self.concurrency = max(1, max_concurrency)
         self.progress = progress
@@ -75,8 +77,8 @@ class EmbedJob:
         size = min([self.batch_size or min(limits or [DEFAULT_BATCH]), *limits])
         return [
             prepare_batches(r, self.texts, size, pooling=self.pooling if r.wire == "workers-ai" else None,
-                            options=None, ctx=c)
-            for _, r, c in seg.steps
+                            options=None, ctx=c, dimensions=self.dimensions, info=info)
+            for (_, r, c), info in zip(seg.steps, infos, strict=True)
         ]
 
     def _request(self, seg: Segment, batches: list[list[EmbedBatch]], i: int) -> tuple[list[int], bytes]:
