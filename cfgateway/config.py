@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cfgateway.errors import ConfigError
 from cfgateway.types import Secret
@@ -62,6 +63,23 @@ PROVIDER_KEY_ENV: dict[str, str] = {
 _SECRETS = ("api_token", "gateway_token")
 
 
+def redact_url(url: str | None) -> str | None:
+    """``url`` with any password (and a user name beside it) replaced by ``***``: the form to print.
+
+    ``redis://:secret@host:6379/0`` -> ``redis://***@host:6379/0``; a URL without credentials is unchanged.
+    """
+    if not url or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Resolved connection settings. Tokens are :class:`~cfgateway.types.Secret`."""
@@ -76,9 +94,13 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     byok: bool = True
     provider_keys: Mapping[str, Secret] = field(default_factory=dict, repr=False)
-    ledger: str | None = None
+    ledger: str | None = field(default=None, repr=False)  # may hold a password: shown redacted by __repr__
     catalog: str | None = None
     profile: str | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"Settings({shown}, ledger={redact_url(self.ledger)!r})"
 
     def with_overrides(self, **kwargs: Any) -> Settings:
         return replace(self, **{k: _coerce(k, v) for k, v in kwargs.items() if v is not None})
@@ -169,4 +191,4 @@ def load_settings(
     return Settings(**{k: _coerce(k, v) for k, v in values.items()})
 
 
-__all__ = ["ENV_VARS", "PROVIDER_KEY_ENV", "Settings", "load_settings"]
+__all__ = ["ENV_VARS", "PROVIDER_KEY_ENV", "Settings", "load_settings", "redact_url"]

@@ -209,13 +209,20 @@ class Transport:
         self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
         deadline: float | None = None,
     ) -> RawResponse:
+        return self.request("POST", url, headers, body, model=model, deadline=deadline)
+
+    def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *,
+        model: str | None = None, deadline: float | None = None,
+    ) -> RawResponse:
+        """Any method (GET, DELETE, ... for management APIs such as Vectorize), with the same retries."""
         attempt = 0
         while True:
             start = time.perf_counter()
             try:
                 try:
-                    r = self.sync_client.post(
-                        self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
+                    r = self.sync_client.request(
+                        method, self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
                     )
                 except httpx.HTTPError as exc:
                     raise _map_exc(exc, model, self.timeout) from None
@@ -276,13 +283,19 @@ class Transport:
         self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
         deadline: float | None = None,
     ) -> RawResponse:
+        return await self.arequest("POST", url, headers, body, model=model, deadline=deadline)
+
+    async def arequest(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *,
+        model: str | None = None, deadline: float | None = None,
+    ) -> RawResponse:
         attempt = 0
         while True:
             start = time.perf_counter()
             try:
                 try:
-                    r = await self.async_client.post(
-                        self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
+                    r = await self.async_client.request(
+                        method, self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
                     )
                 except httpx.HTTPError as exc:
                     raise _map_exc(exc, model, self.timeout) from None

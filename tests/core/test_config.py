@@ -70,3 +70,21 @@ def test_secret_never_formats_its_value() -> None:
     s = Secret("hunter2")
     assert "hunter2" not in f"{s} {s!r} {s!s} {[s]}"
     assert s.get_secret_value() == "hunter2"
+
+
+def test_credentials_in_urls_are_never_printed() -> None:
+    from cfgateway.config import Settings, redact_url
+    from cfgateway.costs.ledger import RedisLedger
+
+    url = "redis://:s3cretpw@127.0.0.1:6390/0"
+    assert redact_url(url) == "redis://***@127.0.0.1:6390/0"
+    assert redact_url("redis://user:pw@h/0") == "redis://***@h/0"
+    assert redact_url("sqlite:///costs.db") == "sqlite:///costs.db"
+    s = Settings(ledger=url)
+    assert "s3cretpw" not in repr(s) and "redis://***@127.0.0.1:6390/0" in repr(s)
+    assert s.ledger == url  # the value itself is intact
+    ledger = RedisLedger(url)  # connects lazily: the repr needs no server
+    assert "s3cretpw" not in repr(ledger)
+    from cfgateway import Client
+
+    assert "s3cretpw" not in repr(Client(settings=s))

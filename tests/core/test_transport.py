@@ -190,3 +190,23 @@ def test_aclose_closes_this_loops_client() -> None:
 
     client, left = asyncio.run(run())
     assert client.is_closed and left == 0
+
+
+def test_request_any_method_with_retries() -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append((req.method, req.content))
+        if len(seen) == 1:
+            return httpx.Response(503, json={"errors": [{"code": 3043, "message": "busy"}]})
+        return httpx.Response(200, json={"result": {"ok": True}})
+
+    t = Transport(transport=httpx.MockTransport(handler), policy=RetryPolicy(max_retries=1, backoff_base=0.0))
+    r = t.request("GET", "https://api.example/x", {})
+    assert r.status == 200 and seen == [("GET", b""), ("GET", b"")]
+
+    async def run() -> int:
+        t2 = Transport(async_transport=httpx.MockTransport(lambda req: httpx.Response(204)))
+        return (await t2.arequest("DELETE", "https://api.example/x", {})).status
+
+    assert asyncio.run(run()) == 204

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from cfgateway.config import redact_url
 from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id
 from cfgateway.costs.ledger.record import (
     UsageRecord,
@@ -124,7 +125,7 @@ class RedisLedger:
         self._res_key = f"{prefix}:res"
 
     def __repr__(self) -> str:
-        return f"RedisLedger({self.url!r}, prefix={self.prefix!r})"
+        return f"RedisLedger({redact_url(self.url)!r}, prefix={self.prefix!r})"
 
     def _day_records(self, days: Sequence[str]) -> list[UsageRecord]:
         if not days:
