@@ -8,6 +8,7 @@
     ├── BudgetExceededError              a hard budget limit would be crossed (nothing sent)
     ├── MalformedResponseError           a 2xx body we cannot read
     ├── StreamInterrupted                a stream ended before its terminator, or errored mid-way
+    │   └── MidStreamError               an error event after the first chunk (``error``: its typed error)
     ├── RouteSkipped                     a route of a chain was not tried (reason in ``reason``)
     │   └── CircuitOpenError             its circuit is open (cooling down after failures)
     ├── GatewayStepFailed                a Universal Endpoint step failed inside AI Gateway
@@ -15,6 +16,7 @@
     ├── TransportError
     │   ├── TimeoutError                 connect/read deadline passed (also the builtin TimeoutError)
     │   └── ConnectionError              refused, reset, dropped mid-body (also the builtin ConnectionError)
+    │       └── IncompleteResponseError  a 2xx body broke off: maybe billed, not re-sent to the same route
     └── APIError                         Cloudflare / provider answered with an error
         ├── AuthenticationError          401/403, codes 10000, 2009, 9106
         ├── PermissionDeniedError        403 model terms / plan / account (5016, 5018, 5035, 3023, 3041)
@@ -44,7 +46,12 @@ from typing import Any, Literal
 
 
 class CloudflareError(Exception):
-    """Base of every cfgateway error."""
+    """Base of every cfgateway error. An error that ends a call carries the call's ``attempts``
+    (:class:`~cfgateway.types.AttemptInfo`) and usage ``records`` (read them with ``getattr(exc, "records", [])``:
+    errors raised before anything was sent have none)."""
+
+    attempts: list[Any]
+    records: list[Any]
 
 
 class ConfigError(CloudflareError, ValueError):
@@ -75,7 +82,7 @@ class MalformedResponseError(CloudflareError):
 
 
 class StreamInterrupted(CloudflareError):
-    """A stream stopped before its terminator. ``text`` holds what was received."""
+    """A stream stopped before its terminator. ``text`` holds what was received, ``chunks`` how many chunks."""
 
     def __init__(
         self, message: str, *, model: str | None = None, text: str = "", cause: BaseException | None = None
@@ -83,8 +90,20 @@ class StreamInterrupted(CloudflareError):
         super().__init__(message)
         self.model = model
         self.text = text
+        self.chunks = 0
         self.usage: Any = None
         self.__cause__ = cause
+
+
+class MidStreamError(StreamInterrupted):
+    """An error event arrived after the stream had started. ``error`` is the typed error it stands for
+    (:class:`RateLimitError`, :class:`ServerError`, ...), with its own ``status`` and ``code``."""
+
+    def __init__(self, message: str, error: APIError, *, text: str = "") -> None:
+        super().__init__(message, model=error.model, text=text, cause=error)
+        self.error = error
+        self.status = error.status
+        self.code = error.code
 
 
 class TransportError(CloudflareError):
@@ -101,6 +120,11 @@ class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001 - expor
 
 class ConnectionError(TransportError, builtins.ConnectionError):  # noqa: A001
     """The connection failed, was refused, or dropped mid-body. Also a builtin :class:`ConnectionError`."""
+
+
+class IncompleteResponseError(ConnectionError):
+    """A 2xx answer began and its body broke off: the call may have been billed, so it is not re-sent to the
+    same route (``RetryPolicy(retry_incomplete=True)`` allows it)."""
 
 
 class APIError(CloudflareError):
@@ -336,6 +360,8 @@ __all__ = [
     "CircuitOpenError",
     "Code",
     "GatewayStepFailed",
+    "IncompleteResponseError",
+    "MidStreamError",
     "RouteSkipped",
     "code_info",
     "AuthenticationError",

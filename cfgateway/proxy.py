@@ -21,11 +21,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cfgateway import errors
-from cfgateway.client import Client
 from cfgateway.config import Settings, load_settings
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import load_catalog
-from cfgateway.fallback import build_client
+from cfgateway.fallback import ModelClient, build_client
 from cfgateway.types import CallContext
 from cfgateway.wire import openai_server as wire
 
@@ -69,9 +68,9 @@ class Proxy:
         self.aliases = {k: list(v) for k, v in (aliases or {}).items()}
         self.tracker = tracker
         self.api_keys = set(api_keys or ())
-        self._clients: dict[str, Client] = {}
+        self._clients: dict[str, ModelClient] = {}
 
-    def client(self, name: str) -> Client:
+    def client(self, name: str) -> ModelClient:
         c = self._clients.get(name)
         if c is None:
             models = self.aliases.get(name, [name])

@@ -15,7 +15,7 @@ def sources() -> list[Path]:
 
 
 def test_the_trees_are_found() -> None:
-    assert len(sources()) > 100 and (ROOT / "cfgateway" / "client.py") in sources()
+    assert len(sources()) > 100 and (ROOT / "cfgateway" / "client" / "_clients.py") in sources()
 
 
 def problems(path: Path, root: Path = ROOT) -> list[str]:

@@ -20,8 +20,6 @@ LAYERS: dict[str, int] = {
     "cfgateway.costs": 4,
     "cfgateway.client": 5,
     "cfgateway.calls": 5,
-    "cfgateway.route_limits": 5,
-    "cfgateway.embedding": 5,
     "cfgateway.fallback": 5,
     "cfgateway.emulator": 6,
     "cfgateway.proxy": 6,

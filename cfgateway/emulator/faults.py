@@ -70,7 +70,8 @@ def stream_error_frame(family: str, fault: Fault) -> str:
         return frame({"errors": [{"code": code, "message": message}]})
     if family == "anthropic":
         return event_frame("error", anthropic_error_body(status, message))
-    return frame({"error": {"message": message, "code": fault.code}})
+    kind = "rate_limit_error" if status == 429 else ("server_error" if status >= 500 else "invalid_request_error")
+    return frame({"error": {"message": message, "type": kind, "code": fault.code}})
 
 
 def apply_fault(reply: Reply, fault: Fault) -> Reply:

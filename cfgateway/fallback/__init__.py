@@ -48,12 +48,13 @@ class ModelClient(Protocol):
 
     def embed(self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
               max_concurrency: int = 8, progress: bool = False, pooling: str | None = None,
-              context: CallContext | None = None, gateway_options: GatewayOptions | None = None) -> EmbedResponse: ...
+              context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+              dimensions: int | None = None) -> EmbedResponse: ...
 
     async def aembed(self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
                      max_concurrency: int = 8, progress: bool = False, pooling: str | None = None,
-                     context: CallContext | None = None,
-                     gateway_options: GatewayOptions | None = None) -> EmbedResponse: ...
+                     context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+                     dimensions: int | None = None) -> EmbedResponse: ...
 
     def route(self, model: str | None = None) -> Route: ...
 
@@ -64,8 +65,9 @@ class ModelClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-def build_client(model: str, fallbacks: Sequence[str] | None = None, **kwargs: Any) -> Client:
-    """A :class:`Client` for ``model``, or a :class:`FallbackChain` (a Client subclass) over ``[model, *fallbacks]``.
+def build_client(model: str, fallbacks: Sequence[str] | None = None, **kwargs: Any) -> ModelClient:
+    """A :class:`Client` for ``model``, or a :class:`FallbackChain` over ``[model, *fallbacks]`` (it holds one
+    member client per route and offers the same methods: both are a :class:`ModelClient`).
 
     Client keywords: ``settings``, ``endpoint``, ``gateway_options``, ``tracker``, ``catalog``,
     ``transport`` and setting overrides (``account_id=``, ``timeout=``...). Chain keywords:

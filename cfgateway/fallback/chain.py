@@ -1,39 +1,62 @@
-"""The client-side fallback chain: the same interface as :class:`~cfgateway.client.Client`.
+"""The fallback chain: the same interface as :class:`~cfgateway.client.Client` (``ModelClient``).
 
-The logic is in :class:`~cfgateway.fallback.plan.CallPlan` (sans-IO); each method here only loops
-``next()`` → send through the inner client → ``failed()`` / ``succeeded()``, twice (sync, async).
+It holds one member client per route (composition). The retry-and-fallback logic is in
+:class:`~cfgateway.fallback._attempts.CallPlan` (sans-IO); each method here only loops ``next()`` → the
+member client's call → ``failed()`` / ``succeeded()``, twice (sync, async). In gateway mode the calls go to
+:class:`~cfgateway.fallback._gateway.GatewayMode` instead (one Universal Endpoint request per try).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import aclosing, closing
 from typing import Any, TypeVar, cast
 
 from cfgateway import errors
-from cfgateway.client import Client
-from cfgateway.fallback.plan import Attempt
-from cfgateway.fallback.setup import ChainSetup
-from cfgateway.routing.routes import GatewayOptions
+from cfgateway.fallback._attempts import Attempt
+from cfgateway.fallback._gateway import GatewayMode
+from cfgateway.fallback._setup import ChainCore
+from cfgateway.routing.routes import GatewayOptions, universal_url
 from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
 DEFAULT_EMBED_CONCURRENCY = 8
 R = TypeVar("R")
 
 
-class FallbackChain(ChainSetup):
-    """Routes ``[model, *fallbacks]`` tried in order, sharing one Settings / transport / tracker.
+class FallbackChain(ChainCore):
+    """Routes ``[model, *fallbacks]`` tried in order, sharing one Settings / transport / books.
 
     Same methods and keywords as :class:`~cfgateway.client.Client`; ``model=`` on a call means
-    "that one model, no chain". See :func:`cfgateway.fallback.build_client` for the options.
+    "that one model, no chain". See :func:`cfgateway.fallback.build_client` for the options
+    (``step_config``: extra Universal Endpoint step ``config`` in gateway mode).
     """
+
+    def __init__(self, model: str, fallbacks: Sequence[str] = (), *, step_config: dict[str, Any] | None = None,
+                 **options: Any) -> None:
+        super().__init__(model, fallbacks, **options)
+        self.gateway: GatewayMode | None = None
+        if self.fallback_mode == "gateway":
+            universal_url(self.settings)  # ConfigError naming CLOUDFLARE_AI_GATEWAY_ID when unset
+            self.gateway = GatewayMode(self.parts(), step_config)
+
+    def __enter__(self) -> FallbackChain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> FallbackChain:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     # -- the loop, once per flavour ----------------------------------------------------------
     def _attempts(self, ctx: CallContext, send: Callable[[Attempt], R]) -> R:
         """``next()`` → ``send`` → ``failed()`` (maybe try again) / ``succeeded()``."""
-        plan = self.plan(ctx)
+        plan = self.attempts(ctx)
         try:
             while True:
                 step = plan.next()
@@ -50,7 +73,7 @@ class FallbackChain(ChainSetup):
             plan.close()
 
     async def _aattempts(self, ctx: CallContext, send: Callable[[Attempt], Awaitable[R]]) -> R:
-        plan = self.plan(ctx)
+        plan = self.attempts(ctx)
         try:
             while True:
                 step = plan.next()
@@ -72,22 +95,22 @@ class FallbackChain(ChainSetup):
         gateway_options: GatewayOptions | None = None,
     ) -> ChatResponse:
         if model is not None:
-            return Client.chat(self, request, model=model, context=context, gateway_options=gateway_options)
-        if self.universal is not None:
-            return self.universal.chat(request, self.call_context(context, request), gateway_options)
-        return self._attempts(self.call_context(context, request), lambda step: Client.chat(self,
-            request, model=step.model, context=step.ctx, gateway_options=gateway_options))
+            return self.member(model).chat(request, context=context, gateway_options=gateway_options)
+        if self.gateway is not None:
+            return self.gateway.chat(request, self.call_context(context, request), gateway_options)
+        return self._attempts(self.call_context(context, request), lambda step: self.member(step.model).chat(
+            request, context=step.ctx, gateway_options=gateway_options))
 
     async def achat(
         self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
         gateway_options: GatewayOptions | None = None,
     ) -> ChatResponse:
         if model is not None:
-            return await Client.achat(self, request, model=model, context=context, gateway_options=gateway_options)
-        if self.universal is not None:
-            return await self.universal.achat(request, self.call_context(context, request), gateway_options)
-        return await self._aattempts(self.call_context(context, request), lambda step: Client.achat(self,
-            request, model=step.model, context=step.ctx, gateway_options=gateway_options))
+            return await self.member(model).achat(request, context=context, gateway_options=gateway_options)
+        if self.gateway is not None:
+            return await self.gateway.achat(request, self.call_context(context, request), gateway_options)
+        return await self._aattempts(self.call_context(context, request), lambda step: self.member(step.model).achat(
+            request, context=step.ctx, gateway_options=gateway_options))
 
     # -- stream ------------------------------------------------------------------------------
     def stream(
@@ -96,20 +119,20 @@ class FallbackChain(ChainSetup):
     ) -> Iterator[ChatChunk]:
         """Falls back only before the first chunk reaches the caller; later failures raise as they are."""
         if model is not None:
-            yield from super().stream(request, model=model, context=context, gateway_options=gateway_options)
+            yield from self.member(model).stream(request, context=context, gateway_options=gateway_options)
             return
-        if self.universal is not None:
-            yield from self.universal.stream(request, self.call_context(context, request), gateway_options)
+        if self.gateway is not None:
+            yield from self.gateway.stream(request, self.call_context(context, request), gateway_options)
             return
-        plan = self.plan(self.call_context(context, request))
+        plan = self.attempts(self.call_context(context, request))
         try:
             while True:
                 step = plan.next()
                 if step.delay:
                     time.sleep(step.delay)
                 started = False
-                inner = cast(Generator[ChatChunk, None, None], super().stream(
-                    request, model=step.model, context=step.ctx, gateway_options=gateway_options))
+                inner = cast(Generator[ChatChunk, None, None], self.member(step.model).stream(
+                    request, context=step.ctx, gateway_options=gateway_options))
                 try:
                     with closing(inner):
                         for chunk in inner:
@@ -132,26 +155,26 @@ class FallbackChain(ChainSetup):
         gateway_options: GatewayOptions | None = None,
     ) -> AsyncIterator[ChatChunk]:
         if model is not None:
-            single = super().astream(request, model=model, context=context, gateway_options=gateway_options)
+            single = self.member(model).astream(request, context=context, gateway_options=gateway_options)
             async with aclosing(cast(AsyncGenerator[ChatChunk, None], single)) as it:
                 async for chunk in it:
                     yield chunk
             return
-        if self.universal is not None:
-            gen = self.universal.astream(request, self.call_context(context, request), gateway_options)
+        if self.gateway is not None:
+            gen = self.gateway.astream(request, self.call_context(context, request), gateway_options)
             async with aclosing(cast(AsyncGenerator[ChatChunk, None], gen)) as it:
                 async for chunk in it:
                     yield chunk
             return
-        plan = self.plan(self.call_context(context, request))
+        plan = self.attempts(self.call_context(context, request))
         try:
             while True:
                 step = plan.next()
                 if step.delay:
                     await asyncio.sleep(step.delay)
                 started = False
-                inner = cast(AsyncGenerator[ChatChunk, None], super().astream(
-                    request, model=step.model, context=step.ctx, gateway_options=gateway_options))
+                inner = cast(AsyncGenerator[ChatChunk, None], self.member(step.model).astream(
+                    request, context=step.ctx, gateway_options=gateway_options))
                 try:
                     async with aclosing(inner):
                         async for chunk in inner:
@@ -180,13 +203,13 @@ class FallbackChain(ChainSetup):
         kw: dict[str, Any] = {"max_concurrency": max_concurrency, "progress": progress, "pooling": pooling,
                               "gateway_options": gateway_options, "dimensions": dimensions}
         if model is not None:
-            return Client.embed(self, texts, model=model, batch_size=batch_size, context=context, **kw)
+            return self.member(model).embed(texts, batch_size=batch_size, context=context, **kw)
         self.check_embed_dims(dimensions)
-        if self.universal is not None:
-            return self.universal.embed(texts, self.call_context(context), batch_size, pooling, gateway_options,
+        if self.gateway is not None:
+            return self.gateway.embed(texts, self.call_context(context), batch_size, pooling, gateway_options,
                                         max_concurrency=max_concurrency, progress=progress, dimensions=dimensions)
-        return self._attempts(self.call_context(context), lambda step: Client.embed(self,
-            texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
+        return self._attempts(self.call_context(context), lambda step: self.member(step.model).embed(
+            texts, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
     async def aembed(
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
@@ -198,14 +221,14 @@ class FallbackChain(ChainSetup):
         kw: dict[str, Any] = {"max_concurrency": max_concurrency, "progress": progress, "pooling": pooling,
                               "gateway_options": gateway_options, "dimensions": dimensions}
         if model is not None:
-            return await Client.aembed(self, texts, model=model, batch_size=batch_size, context=context, **kw)
+            return await self.member(model).aembed(texts, batch_size=batch_size, context=context, **kw)
         self.check_embed_dims(dimensions)
-        if self.universal is not None:
-            return await self.universal.aembed(texts, self.call_context(context), batch_size, pooling,
+        if self.gateway is not None:
+            return await self.gateway.aembed(texts, self.call_context(context), batch_size, pooling,
                                                gateway_options, max_concurrency=max_concurrency, progress=progress,
                                                dimensions=dimensions)
-        return await self._aattempts(self.call_context(context), lambda step: Client.aembed(self,
-            texts, model=step.model, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
+        return await self._aattempts(self.call_context(context), lambda step: self.member(step.model).aembed(
+            texts, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
 
 __all__ = ["FallbackChain"]

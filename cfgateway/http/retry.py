@@ -23,10 +23,13 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     max_retry_after: float = 60.0
+    retry_incomplete: bool = False  # re-send after a 2xx answer broke off mid-body (it may have been billed)
 
     def delay(self, attempt: int, exc: errors.CloudflareError) -> float | None:
         """Seconds to wait before retry number ``attempt + 1``, or ``None`` to give up."""
         if attempt >= self.max_retries or not retryable(exc):
+            return None
+        if isinstance(exc, errors.IncompleteResponseError) and not self.retry_incomplete:
             return None
         backoff = random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
         retry_after = getattr(exc, "retry_after", None)

@@ -9,6 +9,7 @@ failure into :mod:`cfgateway.errors`. Only sending exists twice (sync and async)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import ssl
@@ -73,6 +74,24 @@ class RawResponse:
     headers: httpx.Headers
     content: bytes
     elapsed: float
+
+
+Body = dict[str, Any] | list[Any] | bytes | None
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def encode(body: Body) -> bytes | None:
+    """A request body as bytes: JSON for a dict or list (the body stays a dict until here), bytes as they are."""
+    if body is None or isinstance(body, bytes):
+        return body
+    return _encode_json(body).encode()
+
+
+def _incomplete(exc: httpx.HTTPError, model: str | None, status: int) -> errors.IncompleteResponseError:
+    return errors.IncompleteResponseError(
+        f"the HTTP {status} answer broke off mid-body ({type(exc).__name__}: {exc}); the call may have been billed, "
+        f"so it is not re-sent to the same route (model {model})", model=model,
+    )
 
 
 def _map_exc(exc: httpx.HTTPError, model: str | None, timeout: float) -> errors.TransportError:
@@ -187,50 +206,78 @@ class Transport:
         return parsed
 
     # -- policy ------------------------------------------------------------------------
-    def _next_delay(self, attempt: int, exc: errors.CloudflareError, deadline: float | None) -> float | None:
+    def _end(self, deadline: float | None) -> float:
+        """When this request, its retries included, must be done: ``timeout`` from now, or the call's deadline."""
+        end = time.monotonic() + self.timeout
+        return end if deadline is None or deadline > end else deadline
+
+    def _next_delay(self, attempt: int, exc: errors.CloudflareError, end: float) -> float | None:
         delay = self.policy.delay(attempt, exc)
         if delay is None:
             return None
-        if deadline is not None and time.monotonic() + delay >= deadline:
+        if time.monotonic() + delay >= end:
+            if isinstance(exc, errors.APIError) and exc.retry_after is not None:
+                exc.message += f" (Retry-After {exc.retry_after:g}s does not fit in the call's time left; not retried)"
+                exc.args = (exc._render(),)  # noqa: SLF001 - same error, fuller message
             return None
         log.debug("retrying after %.3fs: %s", delay, exc)
         return delay
 
-    def _timeout_for(self, deadline: float | None) -> httpx.Timeout:
-        if deadline is None:
-            return self._timeout
-        left = deadline - time.monotonic()
+    def _timeout_for(self, attempt: int, deadline: float | None, end: float) -> httpx.Timeout:
+        if attempt == 0 and deadline is None:
+            return self._timeout  # the whole timeout is left: no new Timeout object on the hot path
+        left = end - time.monotonic()
         if left <= 0:
             raise errors.TimeoutError("the call's deadline passed before the request was sent")
         return httpx.Timeout(min(self.timeout, left), connect=min(self.timeout, left, 10.0))
 
     # -- sync --------------------------------------------------------------------------
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes | None, model: str | None,
+        timeout: httpx.Timeout,
+    ) -> httpx.Response:
+        """The one place a request is sent: returns the response with its headers read, or raises the typed error."""
+        client = self.sync_client
+        try:
+            r = client.send(client.build_request(method, self._url(url), content=content, headers=headers,
+                                                 timeout=timeout), stream=True)
+        except httpx.HTTPError as exc:
+            raise _map_exc(exc, model, self.timeout) from None
+        if r.status_code >= 400:
+            try:
+                data = r.read()
+            except httpx.HTTPError:
+                data = b""
+            finally:
+                r.close()
+            raise api_error(r.status_code, r.headers, data, model)
+        return r
+
     def post(
-        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
         deadline: float | None = None,
     ) -> RawResponse:
         return self.request("POST", url, headers, body, model=model, deadline=deadline)
 
     def request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *,
+        self, method: str, url: str, headers: Mapping[str, str], body: Body = None, *,
         model: str | None = None, deadline: float | None = None,
     ) -> RawResponse:
-        """Any method (GET, DELETE, ... for management APIs such as Vectorize), with the same retries."""
-        attempt = 0
+        """Any method, with retries as the policy says, within ``timeout`` (or the call's ``deadline``)."""
+        content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             start = time.perf_counter()
             try:
+                r = self._send(method, url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 try:
-                    r = self.sync_client.request(
-                        method, self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
-                    )
+                    data = r.read()
                 except httpx.HTTPError as exc:
-                    raise _map_exc(exc, model, self.timeout) from None
-                if r.status_code >= 400:
-                    raise api_error(r.status_code, r.headers, r.content, model)
-                return RawResponse(r.status_code, r.headers, r.content, time.perf_counter() - start)
+                    raise _incomplete(exc, model, r.status_code) from None
+                finally:
+                    r.close()
+                return RawResponse(r.status_code, r.headers, data, time.perf_counter() - start)
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, deadline)
+                delay = self._next_delay(attempt, exc, end)
                 if delay is None:
                     raise
                 time.sleep(delay)
@@ -238,31 +285,17 @@ class Transport:
 
     @contextmanager
     def stream(
-        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
         deadline: float | None = None,
     ) -> Iterator[tuple[httpx.Headers, Iterator[bytes]]]:
         """Open a stream (retrying before the first byte); yields headers and a byte iterator."""
-        attempt = 0
+        content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             try:
-                cm = self.sync_client.stream(
-                    "POST", self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
-                )
-                try:
-                    r = cm.__enter__()
-                except httpx.HTTPError as exc:
-                    raise _map_exc(exc, model, self.timeout) from None
-                if r.status_code >= 400:
-                    try:
-                        content = r.read()
-                    except httpx.HTTPError:
-                        content = b""
-                    finally:
-                        cm.__exit__(None, None, None)
-                    raise api_error(r.status_code, r.headers, content, model)
+                r = self._send("POST", url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 break
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, deadline)
+                delay = self._next_delay(attempt, exc, end)
                 if delay is None:
                     raise
                 time.sleep(delay)
@@ -270,7 +303,7 @@ class Transport:
         try:
             yield r.headers, self._iter(r, model)
         finally:
-            cm.__exit__(None, None, None)
+            r.close()
 
     def _iter(self, r: httpx.Response, model: str | None) -> Iterator[bytes]:
         try:
@@ -279,31 +312,50 @@ class Transport:
             raise _map_exc(exc, model, self.timeout) from None
 
     # -- async -------------------------------------------------------------------------
+    async def _asend(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes | None, model: str | None,
+        timeout: httpx.Timeout,
+    ) -> httpx.Response:
+        client = self.async_client
+        try:
+            r = await client.send(client.build_request(method, self._url(url), content=content, headers=headers,
+                                                       timeout=timeout), stream=True)
+        except httpx.HTTPError as exc:
+            raise _map_exc(exc, model, self.timeout) from None
+        if r.status_code >= 400:
+            try:
+                data = await r.aread()
+            except httpx.HTTPError:
+                data = b""
+            finally:
+                await r.aclose()
+            raise api_error(r.status_code, r.headers, data, model)
+        return r
+
     async def apost(
-        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
         deadline: float | None = None,
     ) -> RawResponse:
         return await self.arequest("POST", url, headers, body, model=model, deadline=deadline)
 
     async def arequest(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *,
+        self, method: str, url: str, headers: Mapping[str, str], body: Body = None, *,
         model: str | None = None, deadline: float | None = None,
     ) -> RawResponse:
-        attempt = 0
+        content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             start = time.perf_counter()
             try:
+                r = await self._asend(method, url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 try:
-                    r = await self.async_client.request(
-                        method, self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
-                    )
+                    data = await r.aread()
                 except httpx.HTTPError as exc:
-                    raise _map_exc(exc, model, self.timeout) from None
-                if r.status_code >= 400:
-                    raise api_error(r.status_code, r.headers, r.content, model)
-                return RawResponse(r.status_code, r.headers, r.content, time.perf_counter() - start)
+                    raise _incomplete(exc, model, r.status_code) from None
+                finally:
+                    await r.aclose()
+                return RawResponse(r.status_code, r.headers, data, time.perf_counter() - start)
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, deadline)
+                delay = self._next_delay(attempt, exc, end)
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
@@ -311,30 +363,16 @@ class Transport:
 
     @asynccontextmanager
     async def astream(
-        self, url: str, headers: Mapping[str, str], body: bytes, *, model: str | None = None,
+        self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
         deadline: float | None = None,
     ) -> AsyncIterator[tuple[httpx.Headers, AsyncIterator[bytes]]]:
-        attempt = 0
+        content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             try:
-                cm = self.async_client.stream(
-                    "POST", self._url(url), content=body, headers=headers, timeout=self._timeout_for(deadline)
-                )
-                try:
-                    r = await cm.__aenter__()
-                except httpx.HTTPError as exc:
-                    raise _map_exc(exc, model, self.timeout) from None
-                if r.status_code >= 400:
-                    try:
-                        content = await r.aread()
-                    except httpx.HTTPError:
-                        content = b""
-                    finally:
-                        await cm.__aexit__(None, None, None)
-                    raise api_error(r.status_code, r.headers, content, model)
+                r = await self._asend("POST", url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 break
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, deadline)
+                delay = self._next_delay(attempt, exc, end)
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
@@ -342,7 +380,7 @@ class Transport:
         try:
             yield r.headers, self._aiter(r, model)
         finally:
-            await cm.__aexit__(None, None, None)
+            await r.aclose()
 
     async def _aiter(self, r: httpx.Response, model: str | None) -> AsyncIterator[bytes]:
         try:
@@ -352,4 +390,5 @@ class Transport:
             raise _map_exc(exc, model, self.timeout) from None
 
 
-__all__ = ["RawResponse", "RetryPolicy", "Transport", "api_error", "retryable"]  # the last three: cfgateway.http.retry
+# RetryPolicy, api_error and retryable live in cfgateway.http.retry; re-exported for callers of the transport
+__all__ = ["Body", "RawResponse", "RetryPolicy", "Transport", "api_error", "encode", "retryable"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from cfgateway.errors import MalformedResponseError
+from cfgateway.errors import ConfigError, MalformedResponseError
 from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, ContentPart, Message, ToolCall, ToolCallChunk, Usage
 from cfgateway.wire.common import (
     BaseStreamParser,
@@ -26,7 +26,16 @@ from cfgateway.wire.common import (
 if TYPE_CHECKING:
     from cfgateway.wire.sse import SSEEvent
 
-__all__ = ["DEFAULT_MAX_TOKENS", "StreamParser", "build_chat_body", "parse_chat", "parse_usage"]
+__all__ = [
+    "CLIENT_SIDE_STOP",
+    "DEFAULT_MAX_TOKENS",
+    "StreamParser",
+    "build_chat_body",
+    "build_embed_body",
+    "parse_chat",
+    "parse_embed",
+    "parse_usage",
+]
 
 DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; used when the request has none
 
@@ -107,6 +116,9 @@ def _tool_choice(choice: str) -> dict[str, Any]:
     if choice == "none":
         return {"type": "none"}
     return {"type": "tool", "name": choice}
+
+
+CLIENT_SIDE_STOP = False
 
 
 def build_chat_body(req: ChatRequest, model: str | None, *, stream: bool) -> dict[str, Any]:
@@ -217,7 +229,7 @@ class StreamParser(BaseStreamParser):
         if self.done:
             return []
         obj = load_event(event.data)
-        raise_for_error_event(obj, model=self.model)
+        raise_for_error_event(obj, model=self.model, in_stream=True)
         kind = obj.get("type") or event.event
         if kind == "content_block_delta":
             chunk = self._delta(obj)
@@ -275,3 +287,17 @@ class StreamParser(BaseStreamParser):
         if kind == "thinking_delta":
             return self._chunk("", str(delta.get("thinking", "")), []) if delta.get("thinking") else None
         return None  # signature_delta, citations_delta: nothing for us
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings: Anthropic has no embeddings API
+
+
+def build_embed_body(
+    texts: list[str], model: str | None, *, pooling: str | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    raise ConfigError("Anthropic has no embeddings API: use an embedding model such as @cf/baai/bge-base-en-v1.5")
+
+
+def parse_embed(payload: Any, *, expected: int | None = None) -> tuple[list[list[float]], Usage | None]:
+    raise ConfigError("Anthropic has no embeddings API")

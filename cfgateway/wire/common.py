@@ -293,7 +293,7 @@ def parse_error_body(body: bytes) -> tuple[int | None, str]:
         return None, "unreadable error body"
 
 
-def _status_of(obj: dict[str, Any], code: int | None) -> int:
+def _status_of(obj: dict[str, Any], code: int | None, in_stream: bool) -> int:
     err = obj.get("error")
     for src in (obj, err if isinstance(err, dict) else {}):
         for key in ("status", "httpCode", "status_code"):
@@ -306,22 +306,24 @@ def _status_of(obj: dict[str, Any], code: int | None) -> int:
     etype = err.get("type") if isinstance(err, dict) else None
     if isinstance(etype, str) and etype in _TYPE_STATUS:
         return _TYPE_STATUS[etype]
-    return 400
+    # guess: an error event inside a stream, naming no status, code or type, is the server failing after it
+    # had accepted the request (a bad request is refused before any answer); in a 2xx body it is a refusal
+    return 500 if in_stream else 400
 
 
-def api_error_from(obj: dict[str, Any], *, model: str | None = None) -> APIError | None:
-    """The APIError an error object inside a 2xx body or a stream event stands for, or None."""
+def api_error_from(obj: dict[str, Any], *, model: str | None = None, in_stream: bool = False) -> APIError | None:
+    """The APIError an error object inside a 2xx body or (``in_stream``) a stream event stands for, or None."""
     if not obj.get("errors") and not obj.get("error") and obj.get("type") != "error":
         return None
     found = code_message(obj) or (None, "error event without a message")
     code, message = found
-    status = _status_of(obj, code)
+    status = _status_of(obj, code, in_stream)
     cls = error_class(status, code, message)
     return cls(message, status=status, code=code, model=model, body=json.dumps(obj, default=str))
 
 
-def raise_for_error_event(obj: dict[str, Any], *, model: str | None = None) -> None:
-    err = api_error_from(obj, model=model)
+def raise_for_error_event(obj: dict[str, Any], *, model: str | None = None, in_stream: bool = False) -> None:
+    err = api_error_from(obj, model=model, in_stream=in_stream)
     if err is not None:
         raise err
 

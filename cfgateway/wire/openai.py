@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cfgateway.wire.sse import SSEEvent
 
 __all__ = [
+    "CLIENT_SIDE_STOP",
     "StreamParser",
     "build_chat_body",
     "build_embed_body",
@@ -91,6 +92,9 @@ def add_sampling(body: dict[str, Any], req: ChatRequest, fields: tuple[str, ...]
         value = getattr(req, key)
         if value is not None:
             body[key] = value
+
+
+CLIENT_SIDE_STOP = False
 
 
 def build_chat_body(req: ChatRequest, model: str | None, *, stream: bool) -> dict[str, Any]:
@@ -231,7 +235,7 @@ class StreamParser(BaseStreamParser):
             self.done = True
             return []
         obj = load_event(event.data)
-        raise_for_error_event(obj, model=self.model)
+        raise_for_error_event(obj, model=self.model, in_stream=True)
         if "choices" not in obj:
             if "usage" in obj:
                 self._record_usage(obj["usage"], True)

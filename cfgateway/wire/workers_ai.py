@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cfgateway.wire.sse import SSEEvent
 
 __all__ = [
+    "CLIENT_SIDE_STOP",
     "StreamParser",
     "build_chat_body",
     "build_embed_body",
@@ -48,6 +49,8 @@ _SAMPLING = (
     "repetition_penalty",
 )
 _MISTRAL = ("@cf/mistral", "@hf/mistral")
+# guess: "stop" is not in the Workers AI schema, so it is never sent; the client cuts the text itself
+CLIENT_SIDE_STOP = True
 
 
 def rejects_tool_choice(model: str) -> bool:
@@ -68,9 +71,12 @@ def unwrap_response_format(rf: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_chat_body(
-    req: ChatRequest, model: str | None = None, *, stream: bool, omit_tool_choice: bool = False
+    req: ChatRequest, model: str | None = None, *, stream: bool, omit_tool_choice: bool | None = None
 ) -> dict[str, Any]:
-    """Messages-variant body. ``model`` is ignored (it goes in the URL)."""
+    """Messages-variant body. ``model`` goes in the URL, not the body; it tells the model's quirks
+    (Mistral models reject ``tool_choice``: omitted for them unless ``omit_tool_choice`` says otherwise)."""
+    if omit_tool_choice is None:
+        omit_tool_choice = rejects_tool_choice(model or "")
     body: dict[str, Any] = {"messages": [_oa.message_to_openai(m, names=False) for m in req.messages]}
     if req.tools:
         tools, choice = req.tools, req.tool_choice
@@ -83,8 +89,6 @@ def build_chat_body(
     if req.response_format is not None:
         body["response_format"] = unwrap_response_format(req.response_format)
     _oa.add_sampling(body, req, _SAMPLING)
-    # guess: "stop" is not in the Workers AI schema, so it is never sent here; the client cuts
-    # the text itself with common.apply_stop.
     if stream:
         body["stream"] = True
     if req.extra_body:
@@ -171,7 +175,7 @@ class StreamParser(_oa.StreamParser):
             self.done = True
             return []
         obj = load_event(event.data)
-        raise_for_error_event(obj, model=self.model)
+        raise_for_error_event(obj, model=self.model, in_stream=True)
         if "choices" in obj:
             chunk = self._openai_chunk(obj)
             return [chunk] if chunk is not None else []

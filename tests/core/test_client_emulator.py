@@ -159,7 +159,6 @@ RETRIED = [
     pytest.param(Fault(path="*/ai/run/*", kind="error", status=429, code=3040, times=1), id="3040"),
     pytest.param(Fault(path="*/ai/run/*", kind="error", status=500, times=1), id="500"),
     pytest.param(Fault(path="*/ai/run/*", kind="html", times=1), id="502-html"),
-    pytest.param(Fault(path="*/ai/run/*", kind="drop_body", times=1), id="drop-mid-body"),
 ]
 
 
@@ -207,10 +206,44 @@ def test_drop_mid_stream_after_first_chunk_is_stream_interrupted(emu: EmulatorSe
     assert len(emu.state.requests) == 1  # never retried after the first chunk
 
 
-def test_error_event_mid_stream_raises(emu: EmulatorServer) -> None:
-    emu.state.add_fault(Fault(path="*/ai/run/*", kind="stream_error", code=3040, message="Capacity", after_chunks=1))
-    with pytest.raises(errors.CapacityError):
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_2xx_body_that_breaks_off_is_not_re_sent(emu: EmulatorServer, mode: str) -> None:
+    """Issue 10 §11: the answer began (and may have been billed): no second POST to the same route."""
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="drop_body", times=1))
+    c = make(emu, "@cf/meta/llama-3.1-8b-instruct", max_retries=2)
+    with pytest.raises(errors.IncompleteResponseError, match="may have been billed") as got:
+        c.chat(PROMPT) if mode == "sync" else asyncio.run(c.achat(PROMPT))
+    assert len(emu.state.requests) == 1 and isinstance(got.value, errors.ConnectionError)
+    assert [r.outcome for r in got.value.records] == ["IncompleteResponseError"]
+
+
+def test_re_sending_after_a_broken_2xx_is_an_option(emu: EmulatorServer) -> None:
+    from cfgateway.http.transport import RetryPolicy, Transport
+
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="drop_body", times=1))
+    t = Transport(policy=RetryPolicy(max_retries=2, retry_incomplete=True, backoff_base=0.01))
+    assert "Paris" in make(emu, "@cf/meta/llama-3.1-8b-instruct", transport=t).chat(PROMPT).text
+    assert len(emu.state.requests) == 2
+
+
+@pytest.mark.parametrize(("status", "code", "cls"), [(429, 3040, errors.CapacityError), (500, None, errors.ServerError),
+                                                     (503, None, errors.ServerError)])
+def test_error_event_mid_stream_is_typed_by_its_own_code(emu: EmulatorServer, status: int, code: int | None,
+                                                         cls: type) -> None:
+    """Issue 10 §12: an error event after the first chunks raises a StreamInterrupted-family error saying after
+    how many chunks, carrying the typed error of the event (not a BadRequestError)."""
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="stream_error", status=status, code=code, after_chunks=3))
+    with pytest.raises(errors.MidStreamError, match="after 3 chunks") as got:
         list(make(emu, "@cf/meta/llama-3.1-8b-instruct").stream(PROMPT))
+    err = got.value
+    assert isinstance(err, errors.StreamInterrupted) and isinstance(err.error, cls) and err.chunks == 3
+    assert not isinstance(err.error, errors.BadRequestError) and err.text and err.records[0].stream_complete is False
+
+
+def test_error_event_before_the_first_chunk_is_the_typed_error(emu: EmulatorServer) -> None:
+    emu.state.add_fault(Fault(path="*/ai/run/*", kind="stream_error", status=429, code=3040, after_chunks=0))
+    with pytest.raises(errors.CapacityError):
+        list(make(emu, "@cf/meta/llama-3.1-8b-instruct", max_retries=0).stream(PROMPT))
 
 
 def test_malformed_json_and_bad_input_are_not_retried(emu: EmulatorServer) -> None:

@@ -95,8 +95,22 @@ def test_stream_without_terminator_raises_stream_interrupted_with_text() -> None
 
 def test_error_event_mid_stream_raises_typed_error() -> None:
     s = Server(sse({"response": "a"}, {"errors": [{"code": 3040, "message": "Capacity temporarily exceeded"}]}))
-    with pytest.raises(errors.CapacityError):
+    with pytest.raises(errors.MidStreamError, match="after 1 chunks") as got:
         list(client(s).stream(req()))
+    assert isinstance(got.value.error, errors.CapacityError) and got.value.text == "a" and got.value.code == 3040
+    unknown = Server(sse({"response": "a"}, {"error": {"message": "boom"}}))  # no status, no code: the server's
+    with pytest.raises(errors.MidStreamError) as got2:
+        list(client(unknown).stream(req()))
+    assert isinstance(got2.value.error, errors.ServerError)
+
+
+def test_an_empty_200_stream_fails_like_a_5xx() -> None:
+    """Issue 10 §12: a 200 stream without a single event is a failure a chain falls back from."""
+    from cfgateway.fallback.policy import FallbackPolicy
+
+    with pytest.raises(errors.MalformedResponseError, match="without a single event") as got:
+        list(client(Server(b"")).stream(req()))
+    assert FallbackPolicy().should_fall_back(got.value)
 
 
 def test_async_stream_matches_sync() -> None:
@@ -140,7 +154,7 @@ def test_embed_rejects_bad_inputs_naming_the_index() -> None:
 
 def test_async_embed_sends_the_next_batch_before_decoding_the_last(monkeypatch: pytest.MonkeyPatch) -> None:
     """With one slot, batch 2's request leaves before batch 1's answer is decoded; order and values kept."""
-    import cfgateway.client as client_mod
+    import cfgateway.client._embed as client_mod
 
     events: list[str] = []
 

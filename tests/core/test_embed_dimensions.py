@@ -78,8 +78,8 @@ def test_chain_of_different_native_sizes_works_at_a_common_size(emu: EmulatorSer
 
 
 def test_wrong_size_answer_is_malformed_not_silent() -> None:
+    from cfgateway.calls.embed import finish_batch, prepare_batches
     from cfgateway.config import Settings
-    from cfgateway.embedding import finish_batch, prepare_batches
     from cfgateway.errors import MalformedResponseError
     from cfgateway.routing.routes import resolve_route
     from cfgateway.types import CallContext

@@ -133,7 +133,7 @@ def test_stream_error_events(http: httpx.Client, emu: EmulatorServer) -> None:
     assert len(lines) == 3 and json.loads(lines[-1]) == {"errors": [{"code": 3040, "message": "Capacity"}]}
     emu.state.add_fault(Fault("*/openai/*", "stream_error", status=500, message="boom", times=1))
     o = data_lines(openai(http, stream=True).text)
-    assert len(o) == 2 and json.loads(o[-1]) == {"error": {"message": "boom", "code": None}}
+    assert len(o) == 2 and json.loads(o[-1]) == {"error": {"message": "boom", "type": "server_error", "code": None}}
     emu.state.add_fault(Fault("*/anthropic/*", "stream_error", status=529, message="busy", times=1))
     a = http.post(f"/v1/{ACCT}/gw/anthropic/v1/messages", json={"model": "claude-haiku-4-5", "max_tokens": 5,
                   "stream": True, "messages": [{"role": "user", "content": "x"}]})

@@ -235,7 +235,11 @@ def test_rollout_and_tiers_choose_the_route_per_call(emu: EmulatorServer) -> Non
 def test_build_client_plain_override_and_config_errors(emu: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
     assert type(build_client(P, **conn(emu))) is Client
     c = chain(emu)
-    assert isinstance(c, Client)  # a chain is a Client: whatever takes one takes the other
+    # a chain holds one member client per route (composition) and offers the Client's methods
+    assert isinstance(c, FallbackChain) and not isinstance(c, Client)
+    assert all(isinstance(c.member(m), Client) for m in (P, F)) and c.member(P).books is c.books
+    for name in ("chat", "achat", "stream", "astream", "embed", "aembed", "route", "model_info", "close", "aclose"):
+        assert callable(getattr(c, name)) and callable(getattr(Client, name))
     assert c.route().model == P and c.model_info() is not None and c.model_info(F).context_window == 128000
     emu.state.add_fault(Fault("*/workers-ai/*", "error", status=500))
     with pytest.raises(errors.ServerError):

@@ -11,15 +11,15 @@ from cfgateway.config import load_settings
 from cfgateway.costs.catalog import default_catalog
 from cfgateway.errors import CircuitOpenError, RouteSkipped
 from cfgateway.fallback import AllRoutesFailed, FallbackPolicy, GatewayStepFailed
-from cfgateway.fallback.plan import CallPlan, Limits
-from cfgateway.fallback.policy import credentials
-from cfgateway.fallback.universal_plan import (
+from cfgateway.fallback._attempts import CallPlan, Limits
+from cfgateway.fallback._gateway_plan import (
     GatewayCall,
     answering_step,
     build_steps,
     step_config,
     universal_headers,
 )
+from cfgateway.fallback.policy import credentials
 from cfgateway.http.transport import RetryPolicy
 from cfgateway.routing.breaker import CircuitBreaker
 from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
@@ -234,8 +234,8 @@ def test_step_config_build_steps_and_headers() -> None:
     assert step_config(opts) == {"requestTimeout": 1500, "maxAttempts": 5, "retryDelay": 5000, "backoff": "linear"}
     assert step_config(None, {"requestTimeout": 200}) == {"requestTimeout": 200}
     assert step_config(None) is None
-    body = json.loads(build_steps([route(A), route(B)], [b'{"messages": []}', b'{"model": "gpt-4o-mini"}'],
-                                  operation="chat", config={"requestTimeout": 200}))
+    body = build_steps([route(A), route(B)], [{"messages": []}, {"model": "gpt-4o-mini"}],
+                       operation="chat", config={"requestTimeout": 200})
     assert [s["provider"] for s in body] == ["workers-ai", "openai"]
     assert body[0]["endpoint"] == A and body[1]["endpoint"] == "chat/completions"
     assert body[0]["headers"]["Authorization"] == "Bearer cf-secret" and "Authorization" not in body[1]["headers"]
@@ -262,7 +262,7 @@ def test_gateway_call_reports_failed_steps_and_continues_after_a_broken_answer()
     br = CircuitBreaker(1, 30)
     call = gcall([A, B, C], br)
     seg = call.next()
-    assert [r.model for r in seg.routes] == [A, B, C] and [c.attempt for _, _, c in seg.steps] == [0, 1, 2]
+    assert [r.model for r in seg.routes] == [A, B, C] and [s.ctx.attempt for s in seg.steps] == [0, 1, 2]
     # step 1 answered, but its body was cut: go on with the steps after it
     assert call.failed(errors.ConnectionError("cut", model=B), seg, 1) is False
     seg2 = call.next()

@@ -13,7 +13,7 @@ import pytest
 
 from cfgateway import errors
 from cfgateway import types as calls_ids
-from cfgateway.calls import load_json
+from cfgateway.calls.outcome import load_json
 from cfgateway.http.transport import _URL_CACHE_MAX, Transport
 from cfgateway.types import CallContext, new_call_id
 

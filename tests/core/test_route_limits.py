@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from cfgateway import Budget, ChatRequest, Client, CostTracker, Message, ToolSpec, route_limits
+from cfgateway import Budget, ChatRequest, Client, CostTracker, Message, ToolSpec
+from cfgateway.calls import limits as route_limits
 from cfgateway.costs.catalog import default_catalog
 from cfgateway.costs.ledger import MemoryLedger
 from cfgateway.types import ChatChunk

@@ -26,8 +26,8 @@ from cfgateway import (
     ToolCallChunk,
     Usage,
 )
+from cfgateway.calls.limits import response_chunks
 from cfgateway.costs.ledger import UsageRecord
-from cfgateway.route_limits import response_chunks
 from langchain_cfgateway._convert import (
     StreamState,
     response_metadata,

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfgateway import errors
-from cfgateway.embedding import (
+from cfgateway.calls.embed import (
     DEFAULT_BATCH,
     EmbedBatch,
+    EmbedPart,
     check_inputs,
     finish_batch,
     gather_or_cancel,
@@ -26,43 +27,34 @@ from cfgateway.embedding import (
     prepare_batches,
     progress_bar,
 )
-from cfgateway.fallback.universal_plan import Segment, answering_step, build_steps, step_config, universal_headers
+from cfgateway.calls.plan import call_metadata
+from cfgateway.costs.ledger import UsageRecord
+from cfgateway.fallback._gateway_plan import Segment, answering_step, build_steps, universal_headers
+from cfgateway.fallback._setup import ChainParts
 from cfgateway.routing.routes import GatewayOptions
 from cfgateway.types import CallContext, EmbedResponse
 
-if TYPE_CHECKING:
-    from cfgateway.fallback.universal import UniversalMode
-
-_Part = Any  # (vectors, usage, gateway, record)
+Bar = Callable[[int | None], None]
 
 
 class EmbedJob:
     """One embed call in gateway mode; :meth:`run` / :meth:`arun` try one segment of steps."""
 
     def __init__(
-        self, mode: UniversalMode, texts: list[str], ctx: CallContext, batch_size: int | None,
-        pooling: str | None, options: GatewayOptions | None, *, max_concurrency: int = 8, progress: bool = False,
-        dimensions: int | None = None,
+        self, parts: ChainParts, url: str, config: dict[str, Any] | None, texts: list[str], ctx: CallContext,
+        batch_size: int | None, pooling: str | None, options: GatewayOptions | None, *, max_concurrency: int = 8,
+        progress: bool = False, dimensions: int | None = None,
     ) -> None:
-        self.dimensions = dimensions
-        self.mode = mode
+        self.parts, self.url, self.config = parts, url, config
+        self.texts, self.ctx, self.batch_size, self.pooling = texts, ctx, batch_size, pooling
         self.concurrency = max(1, max_concurrency)
         self.progress = progress
-        self._booked: list[Any] = []  # records of the batches answered so far (already in the ledger)
-        self.client = mode.client
-        self.texts = texts
-        self.ctx = ctx
-        self.batch_size = batch_size
-        self.pooling = pooling
-        self.options = options
+        self.dimensions = dimensions
+        self._booked: list[UsageRecord] = []  # records of the batches answered so far (already in the ledger)
         self.answered: int | None = None  # position in the segment of the step that answered
         self.on_answer: Callable[[Segment, int], None] | None = None  # books the steps that failed before it
         self.started = 0.0
-        meta = dict(ctx.metadata)
-        if ctx.user:
-            meta.setdefault("user", ctx.user)
-        self.headers = universal_headers(self.client.settings, options, meta)
-        self.config = step_config(options, mode.config_override, default_timeout_ms=mode.default_timeout_ms)
+        self.headers = universal_headers(parts.settings, options, call_metadata(ctx))
 
     def latency(self) -> float:
         return time.perf_counter() - self.started
@@ -70,20 +62,20 @@ class EmbedJob:
     def _plan(self, seg: Segment) -> list[list[EmbedBatch]]:
         """Per step, its batches (the same split for every step: the smallest batch limit wins)."""
         self.answered, self.started = None, time.perf_counter()
-        catalog = self.client.catalog
+        catalog = self.parts.catalog
         infos = [catalog.get(r.model) for r in seg.routes]
         check_inputs(self.texts, infos[0], seg.routes[0].model)
         limits = [i.max_batch for i in infos if i is not None and i.max_batch]
         size = min([self.batch_size or min(limits or [DEFAULT_BATCH]), *limits])
         return [
-            prepare_batches(r, self.texts, size, pooling=self.pooling if r.wire == "workers-ai" else None,
-                            options=None, ctx=c, dimensions=self.dimensions, info=info)
-            for (_, r, c), info in zip(seg.steps, infos, strict=True)
+            prepare_batches(step.route, self.texts, size, pooling=self.pooling if step.route.wire == "workers-ai"
+                            else None, options=None, ctx=step.ctx, dimensions=self.dimensions, info=info)
+            for step, info in zip(seg.steps, infos, strict=True)
         ]
 
-    def _request(self, seg: Segment, batches: list[list[EmbedBatch]], i: int) -> tuple[list[int], bytes]:
+    def _request(self, seg: Segment, batches: list[list[EmbedBatch]], i: int) -> tuple[list[int], list[Any]]:
         positions = list(range(len(seg.steps))) if self.answered is None else [self.answered]
-        body = build_steps([seg.steps[p][1] for p in positions], [batches[p][i].body for p in positions],
+        body = build_steps([seg.steps[p].route for p in positions], [batches[p][i].body for p in positions],
                            operation="embed", config=self.config)
         return positions, body
 
@@ -92,40 +84,40 @@ class EmbedJob:
         if self.on_answer is not None:
             self.on_answer(seg, self.answered)
 
-    def _finish(
-        self, seg: Segment, batches: list[list[EmbedBatch]], i: int, h: Any, content: bytes, started: float
-    ) -> _Part:
+    def _finish(self, seg: Segment, batches: list[list[EmbedBatch]], i: int, h: Any, content: bytes,
+                started: float) -> EmbedPart:
         assert self.answered is not None
         pos = self.answered
         batch = batches[pos][i]
         if not batch.route.via_gateway:
             batch = replace(batch, route=replace(batch.route, via_gateway=True))
         batch.started = started
-        return finish_batch(batch, h, content, seg.steps[pos][2], self.client.catalog)
+        return finish_batch(batch, h, content, seg.steps[pos].ctx, self.parts.catalog)
 
     def _failed(self, seg: Segment, exc: errors.CloudflareError, started: float) -> None:
-        pos = self.answered if self.answered is not None else len(seg.steps) - 1
-        _, route, ctx = seg.steps[pos]
-        self.client._failed(route, ctx, exc, started, "embed", None)
-        exc.records = [*self._booked, *exc.records]  # type: ignore[attr-defined]
+        step = seg.steps[self.answered if self.answered is not None else len(seg.steps) - 1]
+        self.parts.books.failed(step.route, step.ctx, exc, started, "embed", None)
+        exc.records = [*self._booked, *exc.records]
 
-    def _answered(self, part: _Part, bar: Callable[[int | None], None], count: int) -> _Part:
-        self.client._settle([part[3]], None)  # booked as it comes: a later failure does not lose it
-        self._booked.append(part[3])
+    def _answered(self, part: EmbedPart, bar: Bar, count: int) -> EmbedPart:
+        records = [part.record]
+        self.parts.books.settle(records, None)  # booked as it comes: a later failure does not lose it
+        part.record = records[0]
+        self._booked.append(part.record)
         bar(count)
         return part
 
-    def _begin(self, seg: Segment) -> tuple[list[list[EmbedBatch]], Callable[[int | None], None]]:
+    def _begin(self, seg: Segment) -> tuple[list[list[EmbedBatch]], Bar]:
         self._booked = []
         batches = self._plan(seg)
         return batches, progress_bar(self.progress, len(self.texts), seg.routes[0].model)
 
-    def _send(self, seg: Segment, batches: list[list[EmbedBatch]], i: int, bar: Callable[[int | None], None]) -> _Part:
+    def _send(self, seg: Segment, batches: list[list[EmbedBatch]], i: int, bar: Bar) -> EmbedPart:
         positions, body = self._request(seg, batches, i)
         started = time.perf_counter()
         try:
-            with self.client.transport.stream(self.mode.url, self.headers, body, model=self.mode.label(seg),
-                                              deadline=self.ctx.deadline) as (h, it):
+            with self.parts.transport.stream(self.url, self.headers, body, model=label(seg),
+                                             deadline=self.ctx.deadline) as (h, it):
                 self._answer(seg, h, positions)
                 content = b"".join(it)
             part = self._finish(seg, batches, i, h, content, started)
@@ -134,14 +126,12 @@ class EmbedJob:
             raise
         return self._answered(part, bar, batches[0][i].count)
 
-    async def _asend(
-        self, seg: Segment, batches: list[list[EmbedBatch]], i: int, bar: Callable[[int | None], None]
-    ) -> _Part:
+    async def _asend(self, seg: Segment, batches: list[list[EmbedBatch]], i: int, bar: Bar) -> EmbedPart:
         positions, body = self._request(seg, batches, i)
         started = time.perf_counter()
         try:
-            async with self.client.transport.astream(self.mode.url, self.headers, body, model=self.mode.label(seg),
-                                                     deadline=self.ctx.deadline) as (h, it):
+            async with self.parts.transport.astream(self.url, self.headers, body, model=label(seg),
+                                                    deadline=self.ctx.deadline) as (h, it):
                 self._answer(seg, h, positions)
                 content = b"".join([piece async for piece in it])
             part = self._finish(seg, batches, i, h, content, started)
@@ -172,7 +162,7 @@ class EmbedJob:
             first = await self._asend(seg, batches, 0, bar)
             sem = asyncio.Semaphore(self.concurrency)
 
-            async def one(i: int) -> _Part:
+            async def one(i: int) -> EmbedPart:
                 async with sem:
                     return await self._asend(seg, batches, i, bar)
 
@@ -181,9 +171,14 @@ class EmbedJob:
         finally:
             bar(None)
 
-    def _done(self, seg: Segment, parts: list[_Part]) -> EmbedResponse:
+    def _done(self, seg: Segment, parts: list[EmbedPart]) -> EmbedResponse:
         assert self.answered is not None or not parts
-        return merge(seg.steps[self.answered or 0][1], parts, self.started)
+        return merge(seg.steps[self.answered or 0].route, parts, self.started)
 
 
-__all__ = ["EmbedJob"]
+def label(seg: Segment) -> str:
+    """How a Universal Endpoint request is named in errors and logs."""
+    return "universal(" + ", ".join(r.model for r in seg.routes) + ")"
+
+
+__all__ = ["EmbedJob", "label"]

@@ -1,21 +1,28 @@
-"""Sans-IO embedding logic: input checks, batching at the model's limit, request building, merging."""
+"""Sans-IO embedding logic: input checks, batching at the model's limit, request building, merging.
+
+:func:`plan_embed` decides a whole embed call before any I/O (its batches, each with URL, headers and body
+dict, and what the budget holds); :func:`finish_batch` reads one answer into an :class:`EmbedPart`;
+:func:`merge` joins the parts in order.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from cfgateway import errors
-from cfgateway.calls import WIRES, gateway_meta, load_json, make_record, price, request_headers
+from cfgateway.calls.outcome import gateway_meta, load_json, make_record, price
+from cfgateway.calls.plan import call_metadata, request_headers
 from cfgateway.costs.catalog import Catalog, ModelInfo
 from cfgateway.costs.ledger import UsageRecord
+from cfgateway.costs.pricing import estimate_tokens
 from cfgateway.routing.routes import GatewayOptions, Route
 from cfgateway.types import AttemptInfo, CallContext, EmbedResponse, GatewayMeta, Usage
+from cfgateway.wire import WIRES
 from cfgateway.wire.common import fast_loads
 
 T = TypeVar("T")
@@ -92,10 +99,43 @@ class EmbedBatch:
     index: int  # position of the first text in the whole input
     url: str
     headers: dict[str, str]
-    body: bytes
+    body: dict[str, Any]
     count: int
     started: float = 0.0
     dims: int | None = None  # the vector size asked for with dimensions=, checked on the answer
+
+
+@dataclass(slots=True)
+class EmbedPart:
+    """One batch's answer."""
+
+    vectors: list[list[float]]
+    usage: Usage | None
+    gateway: GatewayMeta
+    record: UsageRecord
+
+
+@dataclass(slots=True)
+class EmbedPlan:
+    """A whole embed call, decided: its batches in order and the input tokens the budget holds."""
+
+    route: Route
+    ctx: CallContext
+    batches: list[EmbedBatch]
+    input_tokens: int
+    started: float = field(default_factory=time.perf_counter)
+
+
+def plan_embed(
+    route: Route, texts: list[str], *, batch_size: int | None, pooling: str | None, options: GatewayOptions | None,
+    ctx: CallContext, info: ModelInfo | None, dimensions: int | None = None,
+) -> EmbedPlan:
+    """Check the inputs, split them at the model's batch limit, build every request."""
+    check_inputs(texts, info, route.model)
+    size = batch_size_for(info, batch_size)
+    batches = prepare_batches(route, texts, size, pooling=pooling, options=options, ctx=ctx, dimensions=dimensions,
+                              info=info)
+    return EmbedPlan(route, ctx, batches, sum(estimate_tokens(t) for t in texts))
 
 
 def prepare_batches(
@@ -114,26 +154,18 @@ def prepare_batches(
     wire = WIRES[route.wire]
     if pooling is not None and route.wire != "workers-ai":
         raise errors.ConfigError(f"{route.model}: pooling is a Workers AI bge option; leave it unset for this route")
-    if not hasattr(wire, "build_embed_body"):
-        raise errors.ConfigError(f"{route.model}: {route.wire} wire has no embeddings")
     extra = dims_field(route, info, dimensions)
-    meta = dict(ctx.metadata)
-    if ctx.user:
-        meta.setdefault("user", ctx.user)
-    headers = request_headers(route, options, meta)
+    headers = request_headers(route, options, call_metadata(ctx) if route.via_gateway else None)
     out = []
     for start in range(0, len(texts), size):
         chunk = texts[start : start + size]
         body = wire.build_embed_body(chunk, route.body_model, pooling=pooling if route.wire == "workers-ai" else None,
                                      extra=extra)
-        out.append(EmbedBatch(route, start, route.embed_url, headers, json.dumps(body).encode(), len(chunk),
-                              dims=dimensions))
+        out.append(EmbedBatch(route, start, route.embed_url, headers, body, len(chunk), dims=dimensions))
     return out
 
 
-def finish_batch(
-    b: EmbedBatch, headers: Any, content: bytes, ctx: CallContext, catalog: Catalog | None
-) -> tuple[list[list[float]], Usage | None, GatewayMeta, UsageRecord]:
+def finish_batch(b: EmbedBatch, headers: Any, content: bytes, ctx: CallContext, catalog: Catalog | None) -> EmbedPart:
     try:
         payload = fast_loads(content)  # orjson when installed: decoding floats is most of a big job's CPU
     except ValueError:
@@ -152,7 +184,7 @@ def finish_batch(
     rec = make_record(
         b.route, ctx, operation="embed", usage=usage, latency=time.perf_counter() - b.started, gateway=gw, cost=cost
     )
-    return vectors, usage, gw, rec
+    return EmbedPart(vectors, usage, gw, rec)
 
 
 def batch_error(b: EmbedBatch, exc: errors.CloudflareError) -> errors.CloudflareError:
@@ -163,23 +195,21 @@ def batch_error(b: EmbedBatch, exc: errors.CloudflareError) -> errors.Cloudflare
     return exc
 
 
-def merge(
-    route: Route, parts: list[tuple[list[list[float]], Usage | None, GatewayMeta, UsageRecord]], started: float
-) -> EmbedResponse:
+def merge(route: Route, parts: list[EmbedPart], started: float) -> EmbedResponse:
     vectors: list[list[float]] = []
     usage: Usage | None = None
     records = []
     costs = []
-    for vecs, u, _gw, rec in parts:
-        vectors.extend(vecs)
-        if u is not None:
-            usage = u if usage is None else usage + u
-        records.append(rec)
-        costs.append(rec.cost)
+    for part in parts:
+        vectors.extend(part.vectors)
+        if part.usage is not None:
+            usage = part.usage if usage is None else usage + part.usage
+        records.append(part.record)
+        costs.append(part.record.cost)
     total: Decimal | None = None
     if costs and all(c is not None for c in costs):
         total = sum((c for c in costs if c is not None), Decimal(0))
-    gw = parts[-1][2] if parts else GatewayMeta()
+    gw = parts[-1].gateway if parts else GatewayMeta()
     latency = time.perf_counter() - started
     return EmbedResponse(
         vectors=vectors, model=route.model, provider=route.provider, usage=usage, gateway=gw,
@@ -218,6 +248,6 @@ async def gather_or_cancel(aws: list[Coroutine[Any, Any, T]]) -> list[T]:
 
 
 __all__ = [
-    "EmbedBatch", "batch_size_for", "check_inputs", "finish_batch", "gather_or_cancel", "merge", "prepare_batches",
-    "progress_bar",
+    "EmbedBatch", "EmbedPart", "EmbedPlan", "batch_error", "batch_size_for", "check_inputs", "dims_field",
+    "finish_batch", "gather_or_cancel", "merge", "plan_embed", "prepare_batches", "progress_bar",
 ]

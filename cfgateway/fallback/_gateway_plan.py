@@ -10,24 +10,26 @@ steps after it in a new request, within the same attempt budget and deadline.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from cfgateway import errors
-from cfgateway.calls import Prepared, make_record
+from cfgateway.calls.outcome import make_record
+from cfgateway.calls.plan import ChatPlan
 from cfgateway.config import Settings
-from cfgateway.errors import CircuitOpenError
-from cfgateway.fallback.plan import Limits
-from cfgateway.fallback.policy import FallbackPolicy, GatewayStepFailed, all_failed, annotate
+from cfgateway.costs.ledger import UsageRecord
+from cfgateway.errors import CircuitOpenError, GatewayStepFailed
+from cfgateway.fallback._attempts import Limits
+from cfgateway.fallback.policy import FallbackPolicy, all_failed, annotate
 from cfgateway.http.retry import retryable
 from cfgateway.routing.breaker import CircuitBreaker
 from cfgateway.routing.routes import GatewayOptions, Route, parse_gateway_headers, universal_step
-from cfgateway.types import AttemptInfo, CallContext
+from cfgateway.types import AttemptInfo, CallContext, ChatChunk, ChatResponse, EmbedResponse
 
 STEP_FAILED = "gateway_step_failed"
+R = TypeVar("R", ChatResponse, ChatChunk, EmbedResponse)  # an answer: it carries attempts and records
 
 
 def step_config(
@@ -54,12 +56,11 @@ def step_config(
 
 
 def build_steps(
-    routes: Sequence[Route], bodies: Sequence[bytes], *, operation: str, config: Mapping[str, Any] | None
-) -> bytes:
-    """The Universal Endpoint body: one step per route, each with its provider-native body."""
-    pairs = zip(routes, bodies, strict=True)
-    steps = [universal_step(r, json.loads(b), operation=operation, config=config) for r, b in pairs]
-    return json.dumps(steps).encode()
+    routes: Sequence[Route], bodies: Sequence[dict[str, Any]], *, operation: str, config: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The Universal Endpoint body: one step per route, each with its provider-native body (a dict: the
+    transport encodes the whole request once)."""
+    return [universal_step(r, b, operation=operation, config=config) for r, b in zip(routes, bodies, strict=True)]
 
 
 def universal_headers(
@@ -87,18 +88,27 @@ def answering_step(headers: Mapping[str, str], count: int) -> int:
     return step
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One route of a Universal Endpoint request: its place in the chain, the route, its attempt's context."""
+
+    index: int
+    route: Route
+    ctx: CallContext
+
+
 @dataclass(slots=True)
 class Segment:
-    """One Universal Endpoint request: the steps it carries (chain index, route, context) and a wait."""
+    """One Universal Endpoint request: the steps it carries and a wait before sending it."""
 
-    steps: list[tuple[int, Route, CallContext]]
+    steps: list[Step]
     delay: float = 0.0
     booked: int = 0  # leading steps already booked as failed inside the gateway
     probes: list[int] = field(default_factory=list)  # positions whose half-open probe this request holds
 
     @property
     def routes(self) -> list[Route]:
-        return [r for _, r, _ in self.steps]
+        return [step.route for step in self.steps]
 
 
 class GatewayCall:
@@ -114,7 +124,7 @@ class GatewayCall:
         breaker: CircuitBreaker | None,
         clock: Callable[[], float] = time.monotonic,
         operation: str = "chat",
-        on_records: Callable[[list[Any]], None] | None = None,
+        on_records: Callable[[list[UsageRecord]], None] | None = None,
     ) -> None:
         self.routes = list(routes)
         self.operation = operation
@@ -127,7 +137,7 @@ class GatewayCall:
         extra = limits.retry.max_retries
         self.max_attempts = limits.max_attempts if limits.max_attempts is not None else len(self.routes) + extra
         self.attempts: list[AttemptInfo] = []
-        self.records: list[Any] = []
+        self.records: list[UsageRecord] = []
         self.errors: list[Exception] = []
         self.sent = 0
         self._start = 0
@@ -137,7 +147,7 @@ class GatewayCall:
         self._note = ""
 
     def next(self) -> Segment:
-        steps: list[tuple[int, Route, CallContext]] = []
+        steps: list[Step] = []
         probes: list[int] = []
         for i in range(self._start, len(self.routes)):
             route = self.routes[i]
@@ -151,7 +161,7 @@ class GatewayCall:
                 continue
             if half_open:
                 probes.append(len(steps))
-            steps.append((i, route, replace(self.ctx, attempt=i, fallback=i > 0)))
+            steps.append(Step(i, route, replace(self.ctx, attempt=i, fallback=i > 0)))
         if not steps:
             raise self._final()
         if self.sent >= self.max_attempts:
@@ -170,13 +180,13 @@ class GatewayCall:
         if self.breaker is not None:
             for pos in seg.probes:
                 if pos > after:
-                    self.breaker.release(seg.steps[pos][1].model)
+                    self.breaker.release(seg.steps[pos].route.model)
 
     def _steps_failed(self, seg: Segment, upto: int, health: bool) -> None:
         """Steps ``0..upto-1`` of ``seg`` failed inside the gateway: an attempt and a ledger record each."""
-        for pos in range(upto):
-            i, route, _ = seg.steps[pos]
-            err = GatewayStepFailed(route.model, i)
+        for step in seg.steps[:upto]:
+            route = step.route
+            err = GatewayStepFailed(route.model, step.index)
             self.errors.append(err)
             self.attempts.append(AttemptInfo(route.model, STEP_FAILED, None, 0.0))
             if self.breaker is not None:
@@ -188,8 +198,8 @@ class GatewayCall:
         like a failed client-side attempt)."""
         start, seg.booked = seg.booked, max(seg.booked, upto)
         records = [
-            make_record(route, step_ctx, operation=self.operation, usage=None, latency=0.0, outcome=STEP_FAILED)
-            for _, route, step_ctx in seg.steps[start:upto]
+            make_record(step.route, step.ctx, operation=self.operation, usage=None, latency=0.0, outcome=STEP_FAILED)
+            for step in seg.steps[start:upto]
         ]
         self.records.extend(records)
         if records and self.on_records is not None:
@@ -200,11 +210,11 @@ class GatewayCall:
         before the answer's own record (attempts and the breaker wait for how the call ends)."""
         self._book(seg, k)
 
-    def succeeded(self, result: Any, seg: Segment, k: int) -> Any:
+    def succeeded(self, result: R, seg: Segment, k: int) -> R:
         self._steps_failed(seg, k, True)
         self._release_probes(seg, k)
         if self.breaker is not None:
-            self.breaker.success(seg.steps[k][1].model)
+            self.breaker.success(seg.steps[k].route.model)
         result.attempts = [*self.attempts, *result.attempts]
         result.records = [*self.records, *result.records]
         return result
@@ -218,7 +228,7 @@ class GatewayCall:
         self._release_probes(seg, pos if known else -1)
         if known:
             self._steps_failed(seg, pos, health)
-        route = seg.steps[pos if known else 0][1]
+        route = seg.steps[pos if known else 0].route
         self.attempts.append(AttemptInfo(route.model, type(exc).__name__, str(exc)[:300], latency))
         if isinstance(exc, Exception):
             self.errors.append(exc)
@@ -228,7 +238,7 @@ class GatewayCall:
             annotate(exc, self.attempts, self.records)
             return True
         if known:
-            self._start = seg.steps[pos][0] + 1
+            self._start = seg.steps[pos].index + 1
             self._tries = 0
         else:  # no answer at all (connection refused, timeout before the first byte): maybe retry the request
             self._tries += 1
@@ -244,7 +254,7 @@ class GatewayCall:
         self.records.extend(getattr(exc, "records", None) or [])
         self._steps_failed(seg, k, True)
         self._release_probes(seg, k)
-        route = seg.steps[k][1]
+        route = seg.steps[k].route
         self.attempts.append(AttemptInfo(route.model, type(exc).__name__, str(exc)[:300], 0.0))
         if self.breaker is not None and self.policy.counts_against(exc):
             self.breaker.failure(route.model)
@@ -259,20 +269,21 @@ class GatewayCall:
         return all_failed(self.errors, self.attempts, self.records, self._note)
 
 
-def prepared_for(route: Route, p: Prepared) -> Prepared:
-    """``p`` parsed as a gateway answer (its ``cf-aig-*`` headers read even for a direct Workers AI route)."""
-    if route.via_gateway:
+def answered_by(p: ChatPlan) -> ChatPlan:
+    """``p`` read as a gateway answer (its ``cf-aig-*`` headers read even for a direct Workers AI route)."""
+    if p.route.via_gateway:
         return p
-    return replace(p, route=replace(route, via_gateway=True))
+    return replace(p, route=replace(p.route, via_gateway=True))
 
 
 __all__ = [
     "STEP_FAILED",
     "GatewayCall",
     "Segment",
+    "Step",
+    "answered_by",
     "answering_step",
     "build_steps",
-    "prepared_for",
     "step_config",
     "universal_headers",
 ]

@@ -1,25 +1,29 @@
-"""Building a fallback chain: options, routes, breaker, routing policy, dimension checks."""
+"""A fallback chain's state (composition: it holds one member client per route): options, breaker, routing
+policy, dimension checks. The calls are in :mod:`cfgateway.fallback.chain`, gateway mode's sending in
+:mod:`cfgateway.fallback._gateway`, which gets :class:`ChainParts`, never the chain."""
 
 from __future__ import annotations
 
 import copy
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from cfgateway import errors
+from cfgateway.calls.books import Books
+from cfgateway.calls.embed import dims_field
 from cfgateway.client import Client
 from cfgateway.config import Settings, load_settings
 from cfgateway.costs.budget import CostTracker
-from cfgateway.costs.catalog import Catalog, ModelInfo
-from cfgateway.embedding import dims_field
-from cfgateway.fallback.plan import CallPlan, Limits
+from cfgateway.costs.catalog import Catalog, ModelInfo, load_catalog
+from cfgateway.costs.ledger import open_ledger
+from cfgateway.fallback._attempts import CallPlan, Limits
 from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
 from cfgateway.http.transport import RetryPolicy, Transport
 from cfgateway.routing.breaker import DEFAULT_COOLDOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreaker, shared_breaker
 from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule, order_routes
-from cfgateway.routing.routes import Endpoint, GatewayOptions, universal_url
+from cfgateway.routing.routes import Endpoint, GatewayOptions, Route
 from cfgateway.types import CallContext, ChatRequest
 
 FallbackMode = Literal["client", "gateway"]
@@ -63,12 +67,27 @@ def _check_options(max_attempts: int | None, call_timeout: float | None, fallbac
         raise errors.ConfigError(f"fallback_mode must be 'client' or 'gateway', got {fallback_mode!r}")
 
 
-class ChainSetup(Client):
-    """State and helpers shared by :class:`~cfgateway.fallback.chain.FallbackChain`'s methods.
+@dataclass(frozen=True, slots=True)
+class ChainParts:
+    """What a chain's call loops share (gateway mode gets these, not the chain): one settings, catalog, books and
+    transport for every route, the fallback policy, limits and breaker, and how a call's routes are chosen."""
 
-    A chain *is* a :class:`Client` (one Settings / transport / tracker / catalog for every route), so
-    whatever takes a Client takes a chain; the chain overrides the call methods only.
-    """
+    settings: Settings
+    catalog: Catalog
+    books: Books
+    transport: Transport
+    policy: FallbackPolicy
+    limits: Limits
+    breaker: CircuitBreaker | None
+    route: Callable[[str], Route]
+    models: list[str]  # the chain's routes, in order (a call's order may differ: models_for)
+    models_for: Callable[[CallContext], list[str]]
+    gateway_options: GatewayOptions | None
+
+
+class ChainCore:
+    """A chain's state: its member clients (one per route, sharing settings, catalog, books and transport),
+    options, breaker and routing policy. :class:`~cfgateway.fallback.chain.FallbackChain` adds the calls."""
 
     def __init__(
         self,
@@ -90,7 +109,6 @@ class ChainSetup(Client):
         check_dims: bool = True,
         dimensions: int | None = None,
         kind: Literal["chat", "embed"] | None = None,
-        step_config: dict[str, Any] | None = None,
         settings: Settings | None = None,
         endpoint: Endpoint = "auto",
         gateway_options: GatewayOptions | None = None,
@@ -100,10 +118,14 @@ class ChainSetup(Client):
         **setting_overrides: Any,
     ) -> None:
         _check_options(max_attempts, call_timeout, fallback_mode)
-        settings = settings.with_overrides(**setting_overrides) if settings else load_settings(**setting_overrides)
-        own_transport, retry = chain_transport(transport, settings)
-        super().__init__(model, settings=settings, endpoint=endpoint, gateway_options=gateway_options,
-                         tracker=tracker, catalog=catalog, transport=own_transport)
+        self.settings = settings.with_overrides(**setting_overrides) if settings else load_settings(**setting_overrides)
+        self.transport, retry = chain_transport(transport, self.settings)
+        self.catalog = catalog or load_catalog(self.settings.catalog)
+        if tracker is None and self.settings.ledger:
+            tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog)
+        self.books = Books(tracker)
+        self.endpoint, self.gateway_options = endpoint, gateway_options
+        self._members: dict[str, Client] = {}
         self.model: str = model
         self.models: list[str] = list(dict.fromkeys([model, *fallbacks]))
         self.fallbacks = self.models[1:]
@@ -116,18 +138,35 @@ class ChainSetup(Client):
         self.routing = routing or RoutingPolicy.build(rollout, tiers)
         self.fallback_mode = fallback_mode
         for m in self.all_models():
-            self.route(m)  # fail fast on a bad model string or missing settings
+            self.member(m)  # fail fast on a bad model string or missing settings
         self.check_dims = check_dims
         self.dimensions = dimensions  # the vector size every embed call asks for (unless the call says)
         self._dims_checked = False
         if kind == "embed" or (kind is None and any(i.kind == "embed" for i in self._infos() if i)):
             self.check_embed_dims(dimensions)
-        self.universal: Any = None
-        if fallback_mode == "gateway":
-            from cfgateway.fallback.universal import UniversalMode
 
-            universal_url(settings)  # ConfigError naming CLOUDFLARE_AI_GATEWAY_ID when unset
-            self.universal = UniversalMode(self, step_config)
+    def member(self, model: str) -> Client:
+        """The client for one route of the chain (or any model string: a per-call ``model=``)."""
+        client = self._members.get(model)
+        if client is None:
+            client = self._members[model] = Client(
+                model, settings=self.settings, endpoint=self.endpoint, gateway_options=self.gateway_options,
+                books=self.books, catalog=self.catalog, transport=self.transport)
+        return client
+
+    @property
+    def tracker(self) -> CostTracker | None:
+        return self.books.tracker
+
+    def route(self, model: str | None = None) -> Route:
+        return self.member(model or self.model).route()
+
+    def model_info(self, model: str | None = None) -> ModelInfo | None:
+        return self.catalog.get(self.route(model).model)
+
+    def parts(self) -> ChainParts:
+        return ChainParts(self.settings, self.catalog, self.books, self.transport, self.policy, self.limits,
+                          self.breaker, self.route, self.models, self.models_for, self.gateway_options)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(models={self.models!r}, mode={self.fallback_mode!r}, "
@@ -163,7 +202,7 @@ class ChainSetup(Client):
             return self.models
         return order_routes(self.routing.choose(ctx, self.model), self.models)
 
-    def plan(self, ctx: CallContext) -> CallPlan:
+    def attempts(self, ctx: CallContext) -> CallPlan:
         return CallPlan(self.models_for(ctx), self.route, ctx, policy=self.policy, limits=self.limits,
                         catalog=self.catalog, breaker=self.breaker)
 
@@ -199,12 +238,12 @@ class ChainSetup(Client):
             )
         self._dims_checked = True
 
-    # -- lifecycle (close/aclose and the sync context manager are the Client's) -------------
-    async def __aenter__(self) -> Any:
-        return self
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.transport.close()
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    async def aclose(self) -> None:
+        await self.transport.aclose()
 
 
-__all__ = ["BreakerArg", "ChainSetup", "FallbackMode", "chain_transport", "resolve_breaker"]
+__all__ = ["BreakerArg", "ChainCore", "ChainParts", "FallbackMode", "chain_transport", "resolve_breaker"]

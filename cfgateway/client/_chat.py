@@ -1,0 +1,104 @@
+"""The chat flows: plan in, answer out. ``send_*`` are the sync twins, ``asend_*`` the async ones; they differ
+only in how they send and iterate. A plan sent in one piece (:class:`~cfgateway.calls.plan.OnePiece`) yields
+its answer as one chunk plus the final chunk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from cfgateway import errors
+from cfgateway.calls.limits import one_piece, response_chunks
+from cfgateway.calls.outcome import finish_chat
+from cfgateway.calls.plan import ChatPlan, OnePiece
+from cfgateway.calls.stream import StreamRun
+from cfgateway.client._parts import CallParts
+from cfgateway.types import ChatChunk, ChatResponse
+
+JSON_TO_STREAM = "answered JSON to stream: true"
+
+
+def send_chat(parts: CallParts, plan: ChatPlan) -> ChatResponse:
+    hold = parts.books.hold_chat(plan)
+    try:
+        raw = parts.transport.post(plan.url, plan.headers, plan.body, model=plan.route.model,
+                                  deadline=plan.ctx.deadline)
+        resp = finish_chat(plan, raw.headers, raw.content, parts.catalog)
+    except errors.CloudflareError as exc:
+        parts.books.failed(plan.route, plan.ctx, exc, plan.started, "chat", hold)
+        raise
+    parts.books.settle(resp.records, hold)
+    return resp
+
+
+async def asend_chat(parts: CallParts, plan: ChatPlan) -> ChatResponse:
+    hold = parts.books.hold_chat(plan)
+    try:
+        raw = await parts.transport.apost(plan.url, plan.headers, plan.body, model=plan.route.model,
+                                         deadline=plan.ctx.deadline)
+        resp = finish_chat(plan, raw.headers, raw.content, parts.catalog)
+    except errors.CloudflareError as exc:
+        parts.books.failed(plan.route, plan.ctx, exc, plan.started, "chat", hold)
+        raise
+    parts.books.settle(resp.records, hold)
+    return resp
+
+
+def send_stream(parts: CallParts, plan: ChatPlan) -> Iterator[ChatChunk]:
+    """The chunks of a streamed call; a plan sent in one piece yields its answer as one chunk + the final one."""
+    if isinstance(plan.delivery, OnePiece):
+        one_piece(plan.route, plan.delivery.reason)
+        yield from response_chunks(send_chat(parts, plan))
+        return
+    hold, run, final = parts.books.hold_chat(plan), StreamRun(plan, parts.catalog), None
+    try:
+        with parts.transport.stream(plan.url, plan.headers, plan.body, model=plan.route.model,
+                                   deadline=plan.ctx.deadline) as (headers, pieces):
+            run.start(headers)
+            if run.sse:
+                for piece in pieces:
+                    yield from run.feed(piece)
+                    if run.done:
+                        break
+                final = run.end()
+                parts.books.settle(final.records, hold)
+    except errors.CloudflareError as exc:
+        raise parts.books.stream_failed(run, exc, hold) from None
+    finally:
+        parts.books.stream_closed(run, hold)
+    if final is not None:
+        yield final
+    else:  # answered JSON to a stream request: this model cannot stream here; sent again in one piece
+        yield from send_stream(parts, plan.one_piece(JSON_TO_STREAM))
+
+
+async def asend_stream(parts: CallParts, plan: ChatPlan) -> AsyncIterator[ChatChunk]:
+    if isinstance(plan.delivery, OnePiece):
+        one_piece(plan.route, plan.delivery.reason)
+        for chunk in response_chunks(await asend_chat(parts, plan)):
+            yield chunk
+        return
+    hold, run, final = parts.books.hold_chat(plan), StreamRun(plan, parts.catalog), None
+    try:
+        async with parts.transport.astream(plan.url, plan.headers, plan.body, model=plan.route.model,
+                                          deadline=plan.ctx.deadline) as (headers, pieces):
+            run.start(headers)
+            if run.sse:
+                async for piece in pieces:
+                    for chunk in run.feed(piece):
+                        yield chunk
+                    if run.done:
+                        break
+                final = run.end()
+                parts.books.settle(final.records, hold)
+    except errors.CloudflareError as exc:
+        raise parts.books.stream_failed(run, exc, hold) from None
+    finally:
+        parts.books.stream_closed(run, hold)
+    if final is not None:
+        yield final
+    else:
+        async for chunk in asend_stream(parts, plan.one_piece(JSON_TO_STREAM)):
+            yield chunk
+
+
+__all__ = ["asend_chat", "asend_stream", "send_chat", "send_stream"]

@@ -1,0 +1,219 @@
+"""The core clients: :class:`Client` (``chat``, ``stream``, ``embed``, and ``achat``, ``astream``, ``aembed``)
+and :class:`AsyncClient` (the async methods under the plain names).
+
+A call flows one way. Down: the route (:mod:`cfgateway.routing`), the plan (:func:`~cfgateway.calls.plan.plan_chat`,
+sans-IO), the budget hold (:class:`~cfgateway.calls.books.Books`), the transport (:mod:`cfgateway.http`). Up:
+the answer read (:mod:`cfgateway.calls.outcome` / :class:`~cfgateway.calls.stream.StreamRun`) and booked.
+The flows are the module functions below; only sending and iterating exist twice (sync and async).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import Any
+
+from cfgateway import errors
+from cfgateway.calls.books import Books
+from cfgateway.calls.embed import EmbedPlan, plan_embed
+from cfgateway.calls.plan import ChatPlan, plan_chat
+from cfgateway.client._chat import asend_chat, asend_stream, send_chat, send_stream
+from cfgateway.client._embed import asend_embed, send_embed
+from cfgateway.client._parts import CallParts
+from cfgateway.config import Settings, load_settings
+from cfgateway.costs.budget import CostTracker
+from cfgateway.costs.catalog import Catalog, ModelInfo, load_catalog
+from cfgateway.costs.ledger import open_ledger
+from cfgateway.costs.pricing import custom_cost_header
+from cfgateway.http.transport import Transport
+from cfgateway.routing.routes import Endpoint, GatewayOptions, Route, resolve_route
+from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
+
+DEFAULT_EMBED_CONCURRENCY = 8
+
+
+class _Core:
+    """What both clients hold: settings, catalog, books, one pooled transport, and resolved routes."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        settings: Settings | None = None,
+        endpoint: Endpoint = "auto",
+        gateway_options: GatewayOptions | None = None,
+        tracker: CostTracker | None = None,
+        catalog: Catalog | None = None,
+        transport: Transport | None = None,
+        books: Books | None = None,
+        **setting_overrides: Any,
+    ) -> None:
+        """``books``: share another client's books (a chain's members do); else one over ``tracker`` (or a
+        tracker on the ``ledger`` setting's ledger)."""
+        if settings is not None:
+            self.settings = settings.with_overrides(**setting_overrides) if setting_overrides else settings
+        else:
+            self.settings = load_settings(**setting_overrides)
+        self.model = model
+        self.endpoint = endpoint
+        self.gateway_options = gateway_options
+        self.catalog = catalog or load_catalog(self.settings.catalog)
+        if books is None:
+            if tracker is None and self.settings.ledger:
+                tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog)
+            books = Books(tracker)
+        self.books = books
+        self.transport = transport or Transport(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
+        self.parts = CallParts(self.books, self.transport, self.catalog)
+        self._routes: dict[str, Route] = {}
+        if model is not None:
+            self.route(model)  # fail fast on a bad model string or missing settings
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, settings={self.settings!r})"
+
+    @property
+    def tracker(self) -> CostTracker | None:
+        return self.books.tracker
+
+    # -- routing -------------------------------------------------------------------------
+    def route(self, model: str | None = None) -> Route:
+        name = model or self.model
+        if not name:
+            raise errors.ConfigError("no model: pass model= to the client or to the call")
+        route = self._routes.get(name)
+        if route is None:
+            route = self._routes[name] = self._with_custom_cost(resolve_route(name, self.settings, self.endpoint))
+        return route
+
+    def _with_custom_cost(self, route: Route) -> Route:
+        """Send ``cf-aig-custom-cost`` for user-priced models so the gateway's analytics agree with ours."""
+        info = self.catalog.get(route.model)
+        if not (route.via_gateway and info and info.custom and info.input_price is not None):
+            return route
+        header = custom_cost_header(info.input_price, info.output_price or 0)
+        return replace(route, headers={**route.headers, "cf-aig-custom-cost": header})
+
+    def model_info(self, model: str | None = None) -> ModelInfo | None:
+        return self.catalog.get(self.route(model).model)
+
+    # -- planning (sans-IO) --------------------------------------------------------------
+    def plan_chat(
+        self, request: ChatRequest, model: str | None, context: CallContext | None,
+        gateway_options: GatewayOptions | None, *, stream: bool,
+    ) -> ChatPlan:
+        route = self.route(model)
+        ctx = context if context is not None else CallContext(user=request.user, metadata=dict(request.metadata))
+        return plan_chat(route, request, stream=stream, options=gateway_options or self.gateway_options, ctx=ctx,
+                         info=self.catalog.get(route.model))
+
+    def plan_embed(
+        self, texts: list[str], model: str | None, batch_size: int | None, pooling: str | None,
+        context: CallContext | None, gateway_options: GatewayOptions | None, dimensions: int | None,
+    ) -> EmbedPlan:
+        route = self.route(model)
+        return plan_embed(route, texts, batch_size=batch_size, pooling=pooling,
+                          options=gateway_options or self.gateway_options, ctx=context or CallContext(),
+                          info=self.catalog.get(route.model), dimensions=dimensions)
+
+
+class Client(_Core):
+    """One model string (or a per-call ``model=``) over one pooled transport; sync methods and ``a``-prefixed
+    async twins."""
+
+    def chat(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> ChatResponse:
+        return send_chat(self.parts, self.plan_chat(request, model, context, gateway_options, stream=False))
+
+    async def achat(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> ChatResponse:
+        return await asend_chat(self.parts, self.plan_chat(request, model, context, gateway_options, stream=False))
+
+    def stream(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> Iterator[ChatChunk]:
+        plan = self.plan_chat(request, model, context, gateway_options, stream=True)
+        yield from send_stream(self.parts, plan)
+
+    async def astream(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        plan = self.plan_chat(request, model, context, gateway_options, stream=True)
+        async for chunk in asend_stream(self.parts, plan):
+            yield chunk
+
+    def embed(
+        self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
+        max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
+        context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+        dimensions: int | None = None,
+    ) -> EmbedResponse:
+        """Embed ``texts`` in batches at the model's limit, ``max_concurrency`` requests at a time, in order."""
+        plan = self.plan_embed(texts, model, batch_size, pooling, context, gateway_options, dimensions)
+        return send_embed(self.parts, plan, max_concurrency, progress)
+
+    async def aembed(
+        self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
+        max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
+        context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+        dimensions: int | None = None,
+    ) -> EmbedResponse:
+        plan = self.plan_embed(texts, model, batch_size, pooling, context, gateway_options, dimensions)
+        return await asend_embed(self.parts, plan, max_concurrency, progress)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Core):
+    """The async client: ``await client.chat(...)``, ``async for chunk in client.stream(...)``."""
+
+    async def chat(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> ChatResponse:
+        return await asend_chat(self.parts, self.plan_chat(request, model, context, gateway_options, stream=False))
+
+    async def stream(
+        self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
+        gateway_options: GatewayOptions | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        plan = self.plan_chat(request, model, context, gateway_options, stream=True)
+        async for chunk in asend_stream(self.parts, plan):
+            yield chunk
+
+    async def embed(
+        self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
+        max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
+        context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
+        dimensions: int | None = None,
+    ) -> EmbedResponse:
+        plan = self.plan_embed(texts, model, batch_size, pooling, context, gateway_options, dimensions)
+        return await asend_embed(self.parts, plan, max_concurrency, progress)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+__all__ = ["AsyncClient", "Client"]
