@@ -139,6 +139,22 @@ def test_gateway_cache_hit_and_options(emu: EmulatorServer) -> None:
     assert emu.state.requests[0].headers["cf-aig-cache-ttl"] == "300"
 
 
+def test_gateway_cache_hits_record_no_neurons(emu: EmulatorServer) -> None:
+    """1 MISS + 3 HITs of a Workers AI model through the gateway: the neurons are the MISS's alone."""
+    from cfgateway import CostTracker
+    from cfgateway.costs.ledger import MemoryLedger
+
+    tracker = CostTracker(MemoryLedger())
+    c = make(emu, "@cf/meta/llama-3.1-8b-instruct", gateway=True, gateway_options=GatewayOptions(cache_ttl=300),
+             tracker=tracker)
+    answers = [c.chat(PROMPT) for _ in range(4)]
+    assert [a.gateway.cache_status for a in answers] == ["MISS", "HIT", "HIT", "HIT"]
+    records = tracker.ledger.records()
+    assert answers[0].usage and answers[0].usage.neurons
+    assert [r.neurons for r in records[1:]] == [0.0, 0.0, 0.0]
+    assert sum(r.neurons or 0 for r in records) == pytest.approx(answers[0].usage.neurons)
+
+
 def test_bad_tokens_are_typed_errors(emu: EmulatorServer) -> None:
     with pytest.raises(errors.AuthenticationError) as info:
         Client("@cf/meta/llama-3.1-8b-instruct", account_id="acct", api_token="wrong", base_url=emu.base_url).chat(PROMPT)
