@@ -6,12 +6,14 @@ PYTEST_ARGS ?=
 
 .PHONY: test demo lint typecheck bench redis clean
 
+# pip >= 25.1 reads PEP 735 dependency groups (`--group dev`); the venv's own pip may be older.
 $(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade 'pip>=25.1'
 
+# Every extra plus the dev tools (the `dev` dependency group in pyproject.toml).
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[all]' --group dev
 	@touch $(STAMP)
 
 # Debian's redis-server for the Redis ledger tests (a real server, no fake).
@@ -36,4 +38,4 @@ bench: $(STAMP)
 	$(PY) bench/overhead.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -12,7 +12,8 @@ The emulator runs in a child process so it does not share the GIL with the clien
 never dependencies of this project: run the bench from a scratch venv::
 
     python3 -m venv .bench-venv
-    .bench-venv/bin/pip install -e '.[dev]' langchain-openai langchain-cloudflare
+    .bench-venv/bin/pip install --upgrade 'pip>=25.1'
+    .bench-venv/bin/pip install -e '.[all]' --group dev langchain-openai langchain-cloudflare
     .bench-venv/bin/python bench/langchain_bench.py [--calls 300] [--texts 5000] [--delay 0.02]
 
 The embeddings section also prints the emulator's own work for the same 50 requests sent one at a time

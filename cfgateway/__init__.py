@@ -13,47 +13,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from cfgateway.errors import (
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    BudgetExceededError,
-    CapacityError,
-    CloudflareError,
-    ConfigError,
-    ConnectionError,
-    ContextLengthExceededError,
-    InvalidInputError,
-    MalformedResponseError,
-    NotFoundError,
-    PermissionDeniedError,
-    QuotaExceededError,
-    RateLimitError,
-    RequestTooLargeError,
-    ServerError,
-    StreamInterrupted,
-    TimeoutError,
-    TransportError,
-)
-from cfgateway.types import (
-    AttemptInfo,
-    CallContext,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbedResponse,
-    GatewayMeta,
-    Message,
-    Secret,
-    ToolCall,
-    ToolCallChunk,
-    ToolSpec,
-    Usage,
-)
-
 __version__ = "0.1.0"
 
+# Even the exceptions and value types load on first use: pytest imports this package on every run of
+# every project where cfgateway is installed (the pytest11 plugin), so `import cfgateway` must cost nothing.
+_ERRORS = (
+    "APIError", "AuthenticationError", "BadRequestError", "BudgetExceededError", "CapacityError", "CloudflareError",
+    "ConfigError", "ConnectionError", "ContextLengthExceededError", "InvalidInputError", "MalformedResponseError",
+    "NotFoundError", "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "RequestTooLargeError",
+    "ServerError", "StreamInterrupted", "TimeoutError", "TransportError",
+)
+_TYPES = (
+    "AttemptInfo", "CallContext", "ChatChunk", "ChatRequest", "ChatResponse", "EmbedResponse", "GatewayMeta",
+    "Message", "Secret", "ToolCall", "ToolCallChunk", "ToolSpec", "Usage",
+)
+
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(_ERRORS, "cfgateway.errors"),
+    **dict.fromkeys(_TYPES, "cfgateway.types"),
     "Client": "cfgateway.client",
     "AsyncClient": "cfgateway.client",
     "Settings": "cfgateway.config",
@@ -85,9 +62,46 @@ if TYPE_CHECKING:
     from cfgateway.costs.catalog import Catalog, ModelInfo, get_model, load_catalog
     from cfgateway.costs.ledger import UsageRecord, open_ledger
     from cfgateway.costs.pricing import cost_of
+    from cfgateway.errors import (
+        APIError,
+        AuthenticationError,
+        BadRequestError,
+        BudgetExceededError,
+        CapacityError,
+        CloudflareError,
+        ConfigError,
+        ConnectionError,
+        ContextLengthExceededError,
+        InvalidInputError,
+        MalformedResponseError,
+        NotFoundError,
+        PermissionDeniedError,
+        QuotaExceededError,
+        RateLimitError,
+        RequestTooLargeError,
+        ServerError,
+        StreamInterrupted,
+        TimeoutError,
+        TransportError,
+    )
     from cfgateway.fallback import AllRoutesFailed, FallbackChain, build_client
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
+    from cfgateway.types import (
+        AttemptInfo,
+        CallContext,
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbedResponse,
+        GatewayMeta,
+        Message,
+        Secret,
+        ToolCall,
+        ToolCallChunk,
+        ToolSpec,
+        Usage,
+    )
 
 
 def __getattr__(name: str) -> Any:

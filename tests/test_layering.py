@@ -146,3 +146,21 @@ def test_the_core_package_never_imports_emulator_or_proxy_at_import_time() -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"imported by `import cfgateway.client`: {out.stdout.strip()}"
+
+
+def test_the_pytest_plugin_imports_nothing_until_a_fixture_runs() -> None:
+    """pytest loads ``cfgateway.emulator.pytest_plugin`` in every project where cfgateway is installed (the
+    ``pytest11`` entry point). Even here, with every extra installed, loading it adds only the two package
+    ``__init__``s and itself: no starlette/uvicorn (the [emulator] extra), no httpx, pydantic, redis, tqdm, and
+    not even ``cfgateway.errors``/``types``/``config``."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest; before = set(sys.modules);"
+        "import cfgateway.emulator.pytest_plugin as p;"
+        "assert callable(p.cf_emulator) and callable(p.cf_emulator_server) and callable(p.cf_clean_env);"
+        "print(','.join(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().split(",") == ["cfgateway", "cfgateway.emulator", "cfgateway.emulator.pytest_plugin"]

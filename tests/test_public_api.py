@@ -32,6 +32,8 @@ def test_cfgateway_all_is_pinned_and_importable() -> None:
         ("langchain_cfgateway", {"ChatCloudflare", "CloudflareEmbeddings", "CloudflareCostCallbackHandler",
                                  "get_cloudflare_callback"}),
         ("llama_index_cfgateway", {"CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler"}),
+        ("cfgateway.emulator", {"EmulatorConfig", "EmulatorServer", "EmulatorState", "Fault", "GatewayConfig",
+                                "RecordedRequest", "create_app", "serve"}),
     ],
 )
 def test_adapter_all_is_pinned(package: str, names: set[str]) -> None:

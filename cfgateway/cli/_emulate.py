@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cfgateway.emulator.server import serve
+    from cfgateway.emulator._extra import EmulatorExtraMissing
+
+    try:
+        from cfgateway.emulator.server import serve
+    except EmulatorExtraMissing as exc:  # a plain install: name the extra instead of a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
     print(f"cfgateway emulator on http://{args.host}:{args.port}")
     print(f"  CLOUDFLARE_API_BASE_URL=http://{args.host}:{args.port}/client/v4")

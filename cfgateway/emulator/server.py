@@ -10,12 +10,18 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import uvicorn
 
-from cfgateway.emulator.app import create_app
+from cfgateway.emulator._extra import reraise_if_extra_missing
 from cfgateway.emulator.config import EmulatorConfig
-from cfgateway.emulator.faults import install_log_filter
 from cfgateway.emulator.state import EmulatorState
+
+try:
+    import uvicorn
+
+    from cfgateway.emulator.app import create_app
+    from cfgateway.emulator.faults import install_log_filter
+except ModuleNotFoundError as exc:  # the [emulator] extra is not installed: say which command fixes it
+    reraise_if_extra_missing(exc)
 
 START_TIMEOUT_S = 10.0
 
