@@ -21,7 +21,8 @@ _ERRORS = (
     "APIError", "AuthenticationError", "BadRequestError", "BudgetExceededError", "CapacityError", "CloudflareError",
     "ConfigError", "ConnectionError", "ContextLengthExceededError", "InvalidInputError", "MalformedResponseError",
     "NotFoundError", "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "RequestTooLargeError",
-    "ServerError", "StreamInterrupted", "TimeoutError", "TransportError",
+    "ServerError", "StreamInterrupted", "TimeoutError", "TransportError", "MidStreamError", "IncompleteResponseError",
+    "RouteSkipped", "CircuitOpenError", "GatewayStepFailed",
 )
 _TYPES = (
     "AttemptInfo", "CallContext", "ChatChunk", "ChatRequest", "ChatResponse", "EmbedResponse", "GatewayMeta",
@@ -47,7 +48,7 @@ _LAZY: dict[str, str] = {
     "open_ledger": "cfgateway.costs.ledger",
     "Budget": "cfgateway.costs.budget",
     "FallbackChain": "cfgateway.fallback",
-    "AllRoutesFailed": "cfgateway.fallback",
+    "AllRoutesFailed": "cfgateway.errors",
     "build_client": "cfgateway.fallback",
     "Rollout": "cfgateway.routing.rollout",
     "TierRule": "cfgateway.routing.rollout",
@@ -63,28 +64,34 @@ if TYPE_CHECKING:
     from cfgateway.costs.ledger import UsageRecord, open_ledger
     from cfgateway.costs.pricing import cost_of
     from cfgateway.errors import (
+        AllRoutesFailed,
         APIError,
         AuthenticationError,
         BadRequestError,
         BudgetExceededError,
         CapacityError,
+        CircuitOpenError,
         CloudflareError,
         ConfigError,
         ConnectionError,
         ContextLengthExceededError,
+        GatewayStepFailed,
+        IncompleteResponseError,
         InvalidInputError,
         MalformedResponseError,
+        MidStreamError,
         NotFoundError,
         PermissionDeniedError,
         QuotaExceededError,
         RateLimitError,
         RequestTooLargeError,
+        RouteSkipped,
         ServerError,
         StreamInterrupted,
         TimeoutError,
         TransportError,
     )
-    from cfgateway.fallback import AllRoutesFailed, FallbackChain, build_client
+    from cfgateway.fallback import FallbackChain, build_client
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
     from cfgateway.types import (
@@ -114,6 +121,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CircuitOpenError",
+    "GatewayStepFailed",
+    "IncompleteResponseError",
+    "MidStreamError",
+    "RouteSkipped",
     "APIError",
     "AllRoutesFailed",
     "FallbackChain",

@@ -16,7 +16,31 @@ CFGATEWAY = {
     "ToolCall", "ToolCallChunk", "ToolSpec", "TransportError", "Usage", "UsageRecord", "cost_of", "get_model",
     "load_catalog", "load_settings", "open_ledger", "resolve_route",
     "AllRoutesFailed", "FallbackChain", "Rollout", "RoutingPolicy", "TierRule", "build_client",
+    "CircuitOpenError", "GatewayStepFailed", "IncompleteResponseError", "MidStreamError", "RouteSkipped",
 }
+
+# The core's own modules: what the layers above (adapters, proxy, emulator) may rely on.
+CORE_MODULES = {
+    "cfgateway.errors": {
+        "CODES", "APIError", "AllRoutesFailed", "AuthenticationError", "BadRequestError", "BudgetExceededError",
+        "CapacityError", "CircuitOpenError", "CloudflareError", "Code", "ConfigError", "ConnectionError",
+        "ContextLengthExceededError", "GatewayStepFailed", "IncompleteResponseError", "InvalidInputError",
+        "MalformedResponseError", "MidStreamError", "NotFoundError", "PermissionDeniedError", "QuotaExceededError",
+        "RateLimitError", "RequestTooLargeError", "RouteSkipped", "ServerError", "StreamInterrupted", "TimeoutError",
+        "TransportError", "code_info", "error_class",
+    },
+    "cfgateway.calls": {"Books", "ChatPlan", "Hold", "OnePiece", "StreamRun", "Streamed", "plan_chat"},
+    "cfgateway.client": {"AsyncClient", "Client"},
+    "cfgateway.wire": {"WIRES", "StreamParser", "Wire", "anthropic", "openai", "workers_ai"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(CORE_MODULES))
+def test_core_module_all_is_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == CORE_MODULES[module]
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None, name
 
 
 def test_cfgateway_all_is_pinned_and_importable() -> None:
