@@ -264,7 +264,7 @@ Credential = Literal["api_token", "gateway_token", "provider_key"]
 
 @dataclass(frozen=True, slots=True)
 class Code:
-    """What one Cloudflare error code means (cloudflare-api.md §1.9, §3.9; docs/wire-notes.md)."""
+    """What one Cloudflare error code means (docs/wire-notes.md §1.9, §3.9)."""
 
     cls: type[APIError]
     status: int  # the HTTP status it comes with (used for error objects that arrive without one)

@@ -190,7 +190,7 @@ class AttemptInfo:
 @dataclass(slots=True)
 class ChatResponse:
     text: str
-    model: str  # model string of the route that answered (design.md convention)
+    model: str  # model string of the route that answered (docs/architecture.md convention)
     provider: str  # "workers-ai", "openai", ...
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str | None = None

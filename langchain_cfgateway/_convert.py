@@ -257,7 +257,7 @@ def usage_metadata(usage: Usage | None) -> UsageMetadata | None:
 
 
 def response_metadata(r: ChatResponse | ChatChunk) -> dict[str, Any]:
-    """JSON-serialisable facts about the answer: the route that answered (design.md convention),
+    """JSON-serialisable facts about the answer: the route that answered (docs/architecture.md convention),
     finish reason, neurons, cost (a decimal string, ``None`` = unknown price), gateway headers,
     attempts and the ledger's records (``cfgateway_records``: ``UsageRecord.to_dict()`` each, read
     back by :class:`~langchain_cfgateway.CloudflareCostCallbackHandler`)."""

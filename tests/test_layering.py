@@ -1,4 +1,4 @@
-"""Enforce design.md's layer rules by reading every module's imports."""
+"""Enforce docs/architecture.md's layer rules by reading every module's imports."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def imports(module: str, path: Path) -> list[str]:
 
 def test_every_core_module_has_a_layer() -> None:
     missing = [m for m, _ in modules() if m != "cfgateway" and layer_of(m) is None]
-    assert not missing, f"modules without a layer in design.md's table: {missing}"
+    assert not missing, f"modules without a layer in docs/architecture.md's table: {missing}"
 
 
 def test_core_layers_import_only_layers_above() -> None:

@@ -18,7 +18,7 @@ from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, ToolCallChunk,
 
 log = logging.getLogger("cfgateway.client")
 
-WORKERS_AI_DEFAULT_MAX_TOKENS = 256  # cloudflare-api.md 1.2: the /ai/run default when max_tokens is absent
+WORKERS_AI_DEFAULT_MAX_TOKENS = 256  # docs/wire-notes.md §1.2: the /ai/run default when max_tokens is absent
 
 
 def check_images(route: Route, req: ChatRequest, info: ModelInfo | None) -> None:
@@ -37,7 +37,7 @@ def one_piece_reason(route: Route, request: ChatRequest, info: ModelInfo | None)
     """Why a streamed call must be sent as one non-streamed call, or None when the route streams it.
 
     Workers AI's JSON mode does not stream (json-mode docs); gpt-oss and kimi answer ``stream: true`` on
-    ``/ai/run`` with an empty JSON result (cloudflare-api.md 1.4; the official provider re-sends them
+    ``/ai/run`` with an empty JSON result (docs/wire-notes.md §1.4; the official provider re-sends them
     with ``stream: false``). The catalog's ``native_stream`` flag marks those models.
     """
     if route.is_workers_ai and request.response_format is not None:

@@ -72,7 +72,7 @@ def run_native(ctx: Ctx, model: str) -> Reply:
     if inp.json_mode and inp.stream:  # guess: message text; docs only say JSON mode cannot stream
         return bad_input("JSON mode does not support streaming (set stream to false)")
     if inp.stream and not info.native_stream:
-        # cloudflare-api.md 1.4: gpt-oss / kimi answer stream:true on /ai/run with JSON, result empty.
+        # docs/wire-notes.md §1.4: gpt-oss / kimi answer stream:true on /ai/run with JSON, result empty.
         # guess: the exact empty result; an empty object here.
         return Reply(body=envelope({}))
     err = check_context(inp, info, "workers")

@@ -1,6 +1,6 @@
 """Gateway-side fallback, the sans-IO part: the step list, the answering route, the call's story.
 
-One Universal Endpoint request carries every route of the call as a step (§3.4); AI Gateway tries
+One Universal Endpoint request carries every route of the call as a step (docs/wire-notes.md §3.4); AI Gateway tries
 them in order and says which one answered in ``cf-aig-step``. :class:`GatewayCall` keeps the same
 books as the client-side :class:`~cfgateway.fallback.plan.CallPlan`: the steps before the answering
 one are reported as ``gateway_step_failed``; an answer that breaks on our side (malformed body, a

@@ -4,7 +4,7 @@ A route says *where and how to authenticate*; a wire module says *what the bytes
 Workers AI direct, Workers AI through the gateway and a provider through the gateway differ
 only here.
 
-Model strings (design.md):
+Model strings (docs/architecture.md):
 - ``@cf/...`` / ``@hf/...``: Workers AI; direct to ``/ai/run/{model}``, or through the gateway's
   ``workers-ai/`` path when a gateway id is configured.
 - ``workers-ai/@cf/...``: Workers AI, always through the gateway.
@@ -35,7 +35,7 @@ class ProviderSpec:
     auth: Literal["bearer", "x-api-key"] = "bearer"
 
 
-# Provider-native paths after ``/{account}/{gateway}/{slug}/`` (cloudflare-api.md §3.2).
+# Provider-native paths after ``/{account}/{gateway}/{slug}/`` (docs/wire-notes.md §3.2).
 PROVIDERS: dict[str, ProviderSpec] = {
     "openai": ProviderSpec("openai", "chat/completions", "embeddings"),
     "groq": ProviderSpec("openai", "chat/completions", "embeddings"),
@@ -56,7 +56,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 @dataclass(frozen=True, slots=True)
 class GatewayOptions:
-    """Per-request AI Gateway options, mapped to ``cf-aig-*`` request headers (§3.5)."""
+    """Per-request AI Gateway options, mapped to ``cf-aig-*`` request headers (docs/wire-notes.md §3.5)."""
 
     cache_ttl: int | None = None
     skip_cache: bool | None = None
@@ -115,7 +115,7 @@ def _bool(v: bool) -> str:
 class Route:
     """Where one model string is sent. ``headers`` hold credentials: never printed."""
 
-    model: str  # canonical model string (design.md convention)
+    model: str  # canonical model string (docs/architecture.md convention)
     provider: str  # "workers-ai" or the gateway provider slug
     provider_model: str  # the id the provider knows
     wire: Wire
@@ -277,7 +277,7 @@ def universal_url(settings: Settings) -> str:
 def universal_step(
     route: Route, body: dict[str, Any], *, operation: str = "chat", config: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """One Universal Endpoint step (§3.4) for ``route``."""
+    """One Universal Endpoint step (docs/wire-notes.md §3.4) for ``route``."""
     endpoint = route.step_chat_endpoint if operation == "chat" else route.step_embed_endpoint
     if endpoint is None:
         raise ConfigError(f"{route.model} has no {operation} endpoint for the Universal Endpoint")
@@ -293,7 +293,7 @@ def universal_step(
 
 
 def parse_gateway_headers(headers: Mapping[str, str]) -> GatewayMeta:
-    """The ``cf-aig-*`` response headers (§3.6) as :class:`GatewayMeta`."""
+    """The ``cf-aig-*`` response headers (docs/wire-notes.md §3.6) as :class:`GatewayMeta`."""
     get = headers.get
     step = get("cf-aig-step")
     return GatewayMeta(

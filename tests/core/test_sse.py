@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cfgateway.wire.sse import SSEDecoder, SSEEvent
 
-# The legacy Workers AI stream from cloudflare-api.md §1.4, plus a multi-byte character.
+# The legacy Workers AI stream from docs/wire-notes.md §1.4, plus a multi-byte character.
 LEGACY = (
     b'data: {"response":"Hello","p":"abdefghijklmn"}\n\n'
     b'data: {"response":" w\xc3\xb6rld \xe2\x82\xac \xf0\x9f\x98\x80","p":"abdefghijklmnoprstu"}\n\n'
