@@ -103,6 +103,7 @@ class EmbedBatch:
     count: int
     started: float = 0.0
     dims: int | None = None  # the vector size asked for with dimensions=, checked on the answer
+    tokens: int = 0  # estimated input tokens (for a tokens-per-minute limit)
 
 
 @dataclass(slots=True)
@@ -161,7 +162,8 @@ def prepare_batches(
         chunk = texts[start : start + size]
         body = wire.build_embed_body(chunk, route.body_model, pooling=pooling if route.wire == "workers-ai" else None,
                                      extra=extra)
-        out.append(EmbedBatch(route, start, route.embed_url, headers, body, len(chunk), dims=dimensions))
+        out.append(EmbedBatch(route, start, route.embed_url, headers, body, len(chunk), dims=dimensions,
+                              tokens=sum(estimate_tokens(t) for t in chunk)))
     return out
 
 

@@ -21,7 +21,8 @@ def send_chat(parts: CallParts, plan: ChatPlan) -> ChatResponse:
     hold = parts.books.hold_chat(plan)
     try:
         raw = parts.transport.post(plan.url, plan.headers, plan.body, model=plan.route.model,
-                                  deadline=plan.ctx.deadline)
+                                   deadline=plan.ctx.deadline, pace=parts.pace(plan.route.model),
+                                   tokens=plan.input_tokens)
         resp = finish_chat(plan, raw.headers, raw.content, parts.catalog)
     except errors.CloudflareError as exc:
         parts.books.failed(plan.route, plan.ctx, exc, plan.started, "chat", hold)
@@ -34,7 +35,8 @@ async def asend_chat(parts: CallParts, plan: ChatPlan) -> ChatResponse:
     hold = parts.books.hold_chat(plan)
     try:
         raw = await parts.transport.apost(plan.url, plan.headers, plan.body, model=plan.route.model,
-                                         deadline=plan.ctx.deadline)
+                                          deadline=plan.ctx.deadline, pace=parts.pace(plan.route.model),
+                                          tokens=plan.input_tokens)
         resp = finish_chat(plan, raw.headers, raw.content, parts.catalog)
     except errors.CloudflareError as exc:
         parts.books.failed(plan.route, plan.ctx, exc, plan.started, "chat", hold)
@@ -52,7 +54,8 @@ def send_stream(parts: CallParts, plan: ChatPlan) -> Iterator[ChatChunk]:
     hold, run, final = parts.books.hold_chat(plan), StreamRun(plan, parts.catalog), None
     try:
         with parts.transport.stream(plan.url, plan.headers, plan.body, model=plan.route.model,
-                                   deadline=plan.ctx.deadline) as (headers, pieces):
+                                    deadline=plan.ctx.deadline, pace=parts.pace(plan.route.model),
+                                    tokens=plan.input_tokens) as (headers, pieces):
             run.start(headers)
             if run.sse:
                 for piece in pieces:
@@ -80,7 +83,8 @@ async def asend_stream(parts: CallParts, plan: ChatPlan) -> AsyncIterator[ChatCh
     hold, run, final = parts.books.hold_chat(plan), StreamRun(plan, parts.catalog), None
     try:
         async with parts.transport.astream(plan.url, plan.headers, plan.body, model=plan.route.model,
-                                          deadline=plan.ctx.deadline) as (headers, pieces):
+                                           deadline=plan.ctx.deadline, pace=parts.pace(plan.route.model),
+                                           tokens=plan.input_tokens) as (headers, pieces):
             run.start(headers)
             if run.sse:
                 async for piece in pieces:

@@ -9,7 +9,7 @@ The flows are the module functions below; only sending and iterating exist twice
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +26,7 @@ from cfgateway.costs.catalog import Catalog, ModelInfo, load_catalog
 from cfgateway.costs.ledger import open_ledger
 from cfgateway.costs.pricing import custom_cost_header
 from cfgateway.http.transport import Transport
+from cfgateway.routing.ratelimit import Rate, RateLimiter
 from cfgateway.routing.routes import Endpoint, GatewayOptions, Route, resolve_route
 from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
@@ -46,10 +47,12 @@ class _Core:
         catalog: Catalog | None = None,
         transport: Transport | None = None,
         books: Books | None = None,
+        rate_limits: RateLimiter | Mapping[str, Rate | Mapping[str, Any]] | None = None,
         **setting_overrides: Any,
     ) -> None:
         """``books``: share another client's books (a chain's members do); else one over ``tracker`` (or a
-        tracker on the ``ledger`` setting's ledger)."""
+        tracker on the ``ledger`` setting's ledger). ``rate_limits``: client-side limits by model string
+        (``{"custom-deepinfra/...": {"rpm": 60}}``) or a shared :class:`~cfgateway.routing.ratelimit.RateLimiter`."""
         if settings is not None:
             self.settings = settings.with_overrides(**setting_overrides) if setting_overrides else settings
         else:
@@ -64,7 +67,9 @@ class _Core:
             books = Books(tracker)
         self.books = books
         self.transport = transport or Transport(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
-        self.parts = CallParts(self.books, self.transport, self.catalog)
+        self.limiter = rate_limits if isinstance(rate_limits, RateLimiter) else (
+            RateLimiter(rate_limits) if rate_limits else None)
+        self.parts = CallParts(self.books, self.transport, self.catalog, self.limiter)
         self._routes: dict[str, Route] = {}
         if model is not None:
             self.route(model)  # fail fast on a bad model string or missing settings

@@ -37,7 +37,8 @@ def _post_batch(parts: CallParts, b: EmbedBatch, ctx: CallContext, failed: list[
         raise failed[0]
     b.started = time.perf_counter()
     try:
-        return parts.transport.post(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
+        return parts.transport.post(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline,
+                                    pace=parts.pace(b.route.model), tokens=b.tokens)
     except errors.CloudflareError as exc:
         failed.append(_batch_failed(parts, b, ctx, exc))
         raise failed[0] from None
@@ -90,7 +91,9 @@ async def asend_embed(parts: CallParts, plan: EmbedPlan, max_concurrency: int, p
                 raise failed[0]
             b.started = time.perf_counter()
             try:
-                raw = await parts.transport.apost(b.url, b.headers, b.body, model=b.route.model, deadline=ctx.deadline)
+                raw = await parts.transport.apost(b.url, b.headers, b.body, model=b.route.model,
+                                                  deadline=ctx.deadline, pace=parts.pace(b.route.model),
+                                                  tokens=b.tokens)
             except errors.CloudflareError as exc:
                 failed.append(_batch_failed(parts, b, ctx, exc))
                 raise failed[0] from None

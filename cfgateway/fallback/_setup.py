@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from cfgateway.fallback._attempts import CallPlan, Limits
 from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
 from cfgateway.http.transport import RetryPolicy, Transport
 from cfgateway.routing.breaker import DEFAULT_COOLDOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreaker, shared_breaker
+from cfgateway.routing.ratelimit import Rate, RateLimiter
 from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule, order_routes
 from cfgateway.routing.routes import Endpoint, GatewayOptions, Route
 from cfgateway.types import CallContext, ChatRequest
@@ -115,9 +116,12 @@ class ChainCore:
         tracker: CostTracker | None = None,
         catalog: Catalog | None = None,
         transport: Transport | None = None,
+        rate_limits: RateLimiter | Mapping[str, Rate | Mapping[str, Any]] | None = None,
         **setting_overrides: Any,
     ) -> None:
         _check_options(max_attempts, call_timeout, fallback_mode)
+        self.limiter = rate_limits if isinstance(rate_limits, RateLimiter) else (
+            RateLimiter(rate_limits) if rate_limits else None)  # one limiter for every member
         self.settings = settings.with_overrides(**setting_overrides) if settings else load_settings(**setting_overrides)
         self.transport, retry = chain_transport(transport, self.settings)
         self.catalog = catalog or load_catalog(self.settings.catalog)
@@ -151,7 +155,7 @@ class ChainCore:
         if client is None:
             client = self._members[model] = Client(
                 model, settings=self.settings, endpoint=self.endpoint, gateway_options=self.gateway_options,
-                books=self.books, catalog=self.catalog, transport=self.transport)
+                books=self.books, catalog=self.catalog, transport=self.transport, rate_limits=self.limiter)
         return client
 
     @property

@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
-import ssl
-import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,49 +21,19 @@ from typing import Any
 import httpx
 
 from cfgateway import errors
+from cfgateway.http._pools import (
+    SOCKET_OPTIONS,
+    URL_CACHE_MAX,
+    PerLoop,
+    closed_with_loop,
+    fast_cookies,
+    ssl_context,
+    step,
+)
+from cfgateway.http.pacing import Pacer, asleep_turn, sleep_turn
 from cfgateway.http.retry import RetryPolicy, api_error, retryable
 
 log = logging.getLogger("cfgateway.http.transport")
-
-# h11 writes the request head and body in two sends; with Nagle on, the body waits for the ACK of the
-# head, and a delayed ACK stalls every small POST by ~40 ms. asyncio sets TCP_NODELAY; sync sockets do not.
-_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-_SSL_LOCK = threading.Lock()
-_SSL_CONTEXT: list[ssl.SSLContext] = []
-
-
-def _ssl_context() -> ssl.SSLContext:
-    """One verifying SSL context per process (httpx's defaults: certifi, ``SSL_CERT_FILE``/``SSL_CERT_DIR``).
-
-    httpx builds a new one for every transport, ~15-20 ms of loading CA certificates; we need a transport
-    per event loop (``asyncio.run`` per call in sync code), so that cost would repeat on every loop.
-    """
-    with _SSL_LOCK:
-        if not _SSL_CONTEXT:
-            _SSL_CONTEXT.append(httpx.create_ssl_context())
-        return _SSL_CONTEXT[0]
-
-
-_URL_CACHE_MAX = 256
-
-
-class _Cookies(httpx.Cookies):
-    """httpx's cookie jar, minus its per-response cost when a response sets no cookie.
-
-    httpx builds two urllib adapter objects for every response just to find no ``Set-Cookie``
-    header; skipping that when the header is absent is the same result, ~10 us cheaper per call.
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            super().extract_cookies(response)
-
-
-def _fast_cookies(client: httpx.Client | httpx.AsyncClient) -> None:
-    client._cookies = _Cookies(client.cookies)  # noqa: SLF001 - same jar type, cheaper no-cookie path
-
 
 @dataclass(slots=True)
 class RawResponse:
@@ -101,43 +68,6 @@ def _map_exc(exc: httpx.HTTPError, model: str | None, timeout: float) -> errors.
     return errors.ConnectionError(f"{type(exc).__name__}: {exc} (model {model})", model=model)
 
 
-_PerLoop = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]]
-
-
-async def _closer(
-    clients: _PerLoop, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
-) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        clients.pop(loop, None)
-        if not loop.is_closed():  # a loop closed without asyncio.run: its sockets go with the client
-            await client.aclose()
-
-
-def _step(awaitable: Any) -> None:
-    """Run a coroutine step that cannot suspend (no real await) to its end, synchronously."""
-    try:
-        awaitable.send(None)
-    except StopIteration:
-        pass
-
-
-def _closed_with_loop(
-    clients: _PerLoop, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
-) -> AsyncGenerator[None, None]:
-    """An async generator parked at its ``yield`` in the running loop, which closes ``client``.
-
-    ``asyncio.run`` (and ``loop.shutdown_asyncgens``) closes every async generator the loop has started,
-    so each per-loop client closes its connections while its loop can still run, instead of keeping the
-    loop and its sockets alive until this Transport dies (one leaked client per ``asyncio.run`` call).
-    The first step has no await, so it runs synchronously: ``send(None)`` ends in StopIteration at the yield.
-    """
-    gen = _closer(clients, loop, client)
-    _step(gen.asend(None))
-    return gen  # kept with the client: dropping it would let the loop's finaliser close the client early
-
-
 class Transport:
     """Sends JSON requests with retries; one pooled client per thread-safe sync use and per event loop."""
 
@@ -159,17 +89,17 @@ class Transport:
         self._async_transport = async_transport
         self._sync: httpx.Client | None = None
         self._urls: dict[str, httpx.URL] = {}  # parsed once per URL string (httpx re-parses str URLs per call)
-        self._async: _PerLoop = weakref.WeakKeyDictionary()
+        self._async: PerLoop = weakref.WeakKeyDictionary()
 
     # -- clients -----------------------------------------------------------------------
     @property
     def sync_client(self) -> httpx.Client:
         if self._sync is None:
             transport = self._transport or httpx.HTTPTransport(
-                verify=_ssl_context(), limits=self._limits, socket_options=_SOCKET_OPTIONS
+                verify=ssl_context(), limits=self._limits, socket_options=SOCKET_OPTIONS
             )
             self._sync = httpx.Client(timeout=self._timeout, limits=self._limits, transport=transport)
-            _fast_cookies(self._sync)
+            fast_cookies(self._sync)
         return self._sync
 
     @property
@@ -178,13 +108,13 @@ class Transport:
         entry = self._async.get(loop)
         if entry is None:
             for old in [lp for lp in self._async if lp.is_closed()]:  # loops closed without asyncio.run
-                _step(self._async[old][1].aclose())
+                step(self._async[old][1].aclose())
             transport = self._async_transport or httpx.AsyncHTTPTransport(
-                verify=_ssl_context(), limits=self._limits, socket_options=_SOCKET_OPTIONS
+                verify=ssl_context(), limits=self._limits, socket_options=SOCKET_OPTIONS
             )
             client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits, transport=transport)
-            _fast_cookies(client)
-            entry = self._async[loop] = (client, _closed_with_loop(self._async, loop, client))
+            fast_cookies(client)
+            entry = self._async[loop] = (client, closed_with_loop(self._async, loop, client))
         return entry[0]
 
     def close(self) -> None:
@@ -200,7 +130,7 @@ class Transport:
     def _url(self, url: str) -> httpx.URL:
         parsed = self._urls.get(url)
         if parsed is None:
-            if len(self._urls) >= _URL_CACHE_MAX:
+            if len(self._urls) >= URL_CACHE_MAX:
                 self._urls.clear()
             parsed = self._urls[url] = httpx.URL(url)
         return parsed
@@ -211,10 +141,14 @@ class Transport:
         end = time.monotonic() + self.timeout
         return end if deadline is None or deadline > end else deadline
 
-    def _next_delay(self, attempt: int, exc: errors.CloudflareError, end: float) -> float | None:
+    def _next_delay(
+        self, attempt: int, exc: errors.CloudflareError, end: float, pace: Pacer | None = None
+    ) -> float | None:
         delay = self.policy.delay(attempt, exc)
         if delay is None:
             return None
+        if pace is not None and isinstance(exc, errors.RateLimitError):
+            pace.pause(delay)  # every call on this route waits it out, not only this one
         if time.monotonic() + delay >= end:
             if isinstance(exc, errors.APIError) and exc.retry_after is not None:
                 exc.message += f" (Retry-After {exc.retry_after:g}s does not fit in the call's time left; not retried)"
@@ -255,19 +189,22 @@ class Transport:
 
     def post(
         self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
-        deadline: float | None = None,
+        deadline: float | None = None, pace: Pacer | None = None, tokens: int = 0,
     ) -> RawResponse:
-        return self.request("POST", url, headers, body, model=model, deadline=deadline)
+        return self.request("POST", url, headers, body, model=model, deadline=deadline, pace=pace, tokens=tokens)
 
     def request(
         self, method: str, url: str, headers: Mapping[str, str], body: Body = None, *,
-        model: str | None = None, deadline: float | None = None,
+        model: str | None = None, deadline: float | None = None, pace: Pacer | None = None, tokens: int = 0,
     ) -> RawResponse:
-        """Any method, with retries as the policy says, within ``timeout`` (or the call's ``deadline``)."""
+        """Any method, with retries as the policy says, within ``timeout`` (or the call's ``deadline``);
+        ``pace``: the route's client-side rate limit (each attempt waits its turn; ``tokens`` counts for it)."""
         content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             start = time.perf_counter()
             try:
+                if pace is not None:
+                    sleep_turn(pace, tokens, end, model)
                 r = self._send(method, url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 try:
                     data = r.read()
@@ -277,7 +214,7 @@ class Transport:
                     r.close()
                 return RawResponse(r.status_code, r.headers, data, time.perf_counter() - start)
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, end)
+                delay = self._next_delay(attempt, exc, end, pace)
                 if delay is None:
                     raise
                 time.sleep(delay)
@@ -286,16 +223,18 @@ class Transport:
     @contextmanager
     def stream(
         self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
-        deadline: float | None = None,
+        deadline: float | None = None, pace: Pacer | None = None, tokens: int = 0,
     ) -> Iterator[tuple[httpx.Headers, Iterator[bytes]]]:
         """Open a stream (retrying before the first byte); yields headers and a byte iterator."""
         content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             try:
+                if pace is not None:
+                    sleep_turn(pace, tokens, end, model)
                 r = self._send("POST", url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 break
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, end)
+                delay = self._next_delay(attempt, exc, end, pace)
                 if delay is None:
                     raise
                 time.sleep(delay)
@@ -334,18 +273,21 @@ class Transport:
 
     async def apost(
         self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
-        deadline: float | None = None,
+        deadline: float | None = None, pace: Pacer | None = None, tokens: int = 0,
     ) -> RawResponse:
-        return await self.arequest("POST", url, headers, body, model=model, deadline=deadline)
+        return await self.arequest("POST", url, headers, body, model=model, deadline=deadline, pace=pace,
+                                   tokens=tokens)
 
     async def arequest(
         self, method: str, url: str, headers: Mapping[str, str], body: Body = None, *,
-        model: str | None = None, deadline: float | None = None,
+        model: str | None = None, deadline: float | None = None, pace: Pacer | None = None, tokens: int = 0,
     ) -> RawResponse:
         content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             start = time.perf_counter()
             try:
+                if pace is not None:
+                    await asleep_turn(pace, tokens, end, model)
                 r = await self._asend(method, url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 try:
                     data = await r.aread()
@@ -355,7 +297,7 @@ class Transport:
                     await r.aclose()
                 return RawResponse(r.status_code, r.headers, data, time.perf_counter() - start)
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, end)
+                delay = self._next_delay(attempt, exc, end, pace)
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
@@ -364,15 +306,17 @@ class Transport:
     @asynccontextmanager
     async def astream(
         self, url: str, headers: Mapping[str, str], body: Body, *, model: str | None = None,
-        deadline: float | None = None,
+        deadline: float | None = None, pace: Pacer | None = None, tokens: int = 0,
     ) -> AsyncIterator[tuple[httpx.Headers, AsyncIterator[bytes]]]:
         content, end, attempt = encode(body), self._end(deadline), 0
         while True:
             try:
+                if pace is not None:
+                    await asleep_turn(pace, tokens, end, model)
                 r = await self._asend("POST", url, headers, content, model, self._timeout_for(attempt, deadline, end))
                 break
             except errors.CloudflareError as exc:
-                delay = self._next_delay(attempt, exc, end)
+                delay = self._next_delay(attempt, exc, end, pace)
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)

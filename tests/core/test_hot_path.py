@@ -14,7 +14,8 @@ import pytest
 from cfgateway import errors
 from cfgateway import types as calls_ids
 from cfgateway.calls.outcome import load_json
-from cfgateway.http.transport import _URL_CACHE_MAX, Transport
+from cfgateway.http._pools import URL_CACHE_MAX as _URL_CACHE_MAX
+from cfgateway.http.transport import Transport
 from cfgateway.types import CallContext, new_call_id
 
 
@@ -107,7 +108,7 @@ def test_cookies_set_by_a_response_are_still_sent_back() -> None:
 
 def test_one_verifying_ssl_context_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Transports and per-loop async clients share one context instead of reloading CA certificates."""
-    from cfgateway.http import transport as tr
+    from cfgateway.http import _pools as tr
 
     made: list[object] = []
     real = httpx.create_ssl_context
@@ -133,6 +134,6 @@ def test_one_verifying_ssl_context_per_process(monkeypatch: pytest.MonkeyPatch) 
         asyncio.run(open_client(t))
         t.close()
     assert len(made) == 1
-    ctx = tr._ssl_context()
+    ctx = tr.ssl_context()
     assert ctx is made[0]
     assert ctx.verify_mode.name == "CERT_REQUIRED" and ctx.check_hostname  # still verifies servers
