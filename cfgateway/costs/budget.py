@@ -20,8 +20,10 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 from cfgateway.config import Settings, default_spool_dir, load_settings
@@ -98,7 +100,8 @@ class CostTracker:
         self._link = LedgerLink(led, self._store, spool, max_bytes=spool_max_bytes, on_replayed=self._replayed)
         self._limited = [b for b in self.budgets if b.limit is not None]
         self._alerting = [b for b in self.budgets if b.alerts]
-        self._live: dict[str, Reservation] = {}
+        # live reservations of this process, held weakly: a reservation its caller dropped is not renewed
+        self._live: weakref.WeakValueDictionary[str, Reservation] = weakref.WeakValueDictionary()
         self._live_lock = threading.Lock()
         self._live_pid = -1
         self._open_warned = 0.0
@@ -189,7 +192,7 @@ class CostTracker:
     def _hold(self, res: Reservation) -> None:
         with self._live_lock:
             if self._live_pid != os.getpid():  # new, or forked: the parent's holds are the parent's
-                self._live, self._live_pid = {}, os.getpid()
+                self._live, self._live_pid = weakref.WeakValueDictionary(), os.getpid()
                 KEEPER.watch(self)
             self._live[res.id] = res
 
@@ -251,6 +254,11 @@ class CostTracker:
             except Exception:
                 logger.exception("could not check budget alerts in %r", self.ledger)
         return record
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where this tracker's unsent records wait while the ledger cannot be reached."""
+        return self._link.spool.directory
 
     @property
     def spooled(self) -> int:

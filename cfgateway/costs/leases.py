@@ -15,13 +15,13 @@ import os
 import threading
 import time
 import weakref
-from typing import Protocol
+from typing import Any, Protocol
 
 logger = logging.getLogger("cfgateway.cost")
 
 MIN_LEASE_S = 30.0
 MAX_LEASE_S = 300.0
-EXIT_FLUSH_S = 2.0
+EXIT_FLUSH_S = 1.0
 
 
 def default_lease(call_timeout: float) -> float:
@@ -33,6 +33,9 @@ class Leased(Protocol):
     """What the keeper needs of a tracker."""
 
     reservation_ttl: float
+
+    @property
+    def spool_dir(self) -> Any: ...
 
     def renew_due(self) -> None: ...
 
@@ -94,13 +97,14 @@ class LeaseKeeper:
         for tracker in trackers:
             try:
                 tracker.release_all()
-                left = tracker.flush_spool(timeout=max(0.0, deadline - time.monotonic()))
+                left = tracker.flush_spool(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
             except Exception:
                 logger.debug("releasing reservations at exit failed", exc_info=True)
                 continue
             if left:
-                logger.error("%d usage record(s) stay in the spool of %r: the next process on the same ledger "
-                             "replays them", left, tracker)  # fmt: skip
+                logger.error("%d usage record(s) could not reach the ledger of %r before exit; they stay in %s "
+                             "(a SQLite or Redis ledger's next process replays them)", left, tracker,
+                             tracker.spool_dir)  # fmt: skip
 
 
 KEEPER = LeaseKeeper()

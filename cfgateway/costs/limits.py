@@ -95,10 +95,11 @@ class Alert:
     kind: str = "threshold"  # "threshold" (spend reached it) or "limit" (the hard limit refused a call)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Reservation:
     """A held worst-case cost; settled by :meth:`CostTracker.record` or :meth:`CostTracker.release`.
-    Held until ``lease_until`` (renewed while the call runs, see :meth:`CostTracker.renew`)."""
+    Held until ``lease_until``, renewed while the call runs — while this object is alive: one that was
+    dropped without being settled stops being renewed and lapses (see :mod:`cfgateway.costs.leases`)."""
 
     id: str
     amount: Decimal
