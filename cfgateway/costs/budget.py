@@ -44,7 +44,7 @@ from cfgateway.costs.ledger.spool import DEFAULT_MAX_BYTES
 from cfgateway.costs.ledger.store import LocalStore
 from cfgateway.costs.limits import Alert, Budget, Reservation, alert_mark, day_text, key_text, log_alert, who
 from cfgateway.costs.pricing import cost_of, max_cost_of, neurons_of
-from cfgateway.costs.spooling import UNAVAILABLE, LedgerLink
+from cfgateway.costs.spooling import UNAVAILABLE, LedgerLink, root_cause
 from cfgateway.errors import BudgetExceededError, ConfigError, LedgerUnavailableError
 from cfgateway.types import Usage
 
@@ -174,7 +174,7 @@ class CostTracker:
 
     def _ledger_down(self, exc: BaseException | None) -> None:
         """Budgets cannot be checked: refuse the call (closed: raises) or let it through unchecked (open)."""
-        cause = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+        cause = f" ({root_cause(exc)})" if exc is not None else ""
         if self.on_ledger_down == "open":
             if time.monotonic() - self._open_warned > 60:
                 self._open_warned = time.monotonic()

@@ -28,6 +28,12 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (LedgerUnavailableError, OSError)
 DEFAULT_RETRY_INTERVAL_S = 1.0
 
 
+def root_cause(exc: BaseException) -> str:
+    """``Type: message`` of what the driver said (a LedgerUnavailableError's cause), for one-line logs."""
+    inner = exc.__cause__ if isinstance(exc, LedgerUnavailableError) and exc.__cause__ is not None else exc
+    return f"{type(inner).__name__}: {inner}"
+
+
 class LedgerLink:
     """Thread-safe. ``on_replayed`` sees the records a replay brought in (for budget alerts)."""
 
@@ -67,8 +73,8 @@ class LedgerLink:
             self.last_error = exc
         if first:
             logger.warning(
-                "the ledger %r cannot be reached (%s: %s) while %s; usage records are spooled to %s and replayed "
-                "when it answers", self.ledger, type(exc).__name__, exc, what, self.spool.directory,
+                "the ledger %r cannot be reached (%s) while %s; usage records are spooled to %s and replayed "
+                "when it answers", self.ledger, root_cause(exc), what, self.spool.directory,
             )  # fmt: skip
 
     def _recovered(self) -> None:
@@ -146,4 +152,4 @@ class LedgerLink:
             time.sleep(min(0.05, max(0.0, self._down_until - time.monotonic())) or 0.05)
 
 
-__all__ = ["UNAVAILABLE", "LedgerLink"]
+__all__ = ["UNAVAILABLE", "LedgerLink", "root_cause"]

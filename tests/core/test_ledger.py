@@ -208,6 +208,25 @@ def test_sqlite_uses_wal_and_persists(tmp_path: Path) -> None:
     again.close()
 
 
+def test_sqlite_files_from_before_record_ids_are_upgraded_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    SQLiteLedger(path).add(rec(T0 + 1, "0.5"))
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX records_record_id")
+    conn.execute("ALTER TABLE records DROP COLUMN record_id")  # what a file written by an older release looks like
+    conn.commit()
+    conn.close()
+    led = SQLiteLedger(path)
+    again = rec(T0 + 2, "0.25")
+    led.add(again)
+    led.add(again)
+    assert [r.cost for r in led.records()] == [Decimal("0.5"), Decimal("0.25")]
+    assert led.records()[0].record_id == "" and led.spent(since=T0) == Decimal("0.75")
+    led.close()
+
+
 def test_sqlite_one_connection_per_thread(tmp_path: Path) -> None:
     led = SQLiteLedger(tmp_path / "c.db")
     seen: list[int] = []
