@@ -229,10 +229,13 @@ class CostTracker:
             r.lease_until = expires
 
     def release_all(self) -> None:
-        """Release every live reservation of this process (at exit)."""
+        """Release every live reservation of this process (at exit). Stops at the first sign that the ledger is
+        down: the holds then lapse at the end of their lease, and an exit does not wait on a dead server."""
         with self._live_lock:
             live = list(self._live.values()) if self._live_pid == os.getpid() else []
         for res in live:
+            if self._link.is_down():
+                return
             self.release(res)
 
     # -- after the call --------------------------------------------------------------------
@@ -301,6 +304,7 @@ class CostTracker:
         try:
             self._store.release_reservation(reservation.id)
         except UNAVAILABLE as exc:  # the hold then lapses at the end of its lease
+            self._link.failed(exc, "releasing a reservation")
             logger.warning("could not release reservation %s in %r (%s); it lapses within %.0f s",
                            reservation.id, self.ledger, exc, self.reservation_ttl)  # fmt: skip
         except Exception:
