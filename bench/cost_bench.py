@@ -5,11 +5,13 @@
 "off" builds the usage record the client builds anyway; the other rows add
 ``CostTracker.record`` (pricing + ledger write) and, with a budget, ``reserve`` first.
 Starts its own redis-server on a free loopback port (Debian's ``redis-server`` must be
-installed). Targets (issue 6): memory <= 20 us, SQLite <= 300 us added per call.
+installed). Targets (issue 6): memory <= 20 us, SQLite <= 300 us added per call. The last row: a
+record while the ledger cannot be reached (Redis on a closed port): spooled to a local file.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -27,6 +29,12 @@ from cfgateway.costs.budget import Budget, CostTracker  # noqa: E402
 from cfgateway.costs.ledger import MemoryLedger, RedisLedger, SQLiteLedger, UsageRecord  # noqa: E402
 
 MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -96,10 +104,16 @@ def main() -> None:
         for name, factory, n in ledgers:
             for label, wrap, budgets in (("", record_only, []), (" + budget", reserve_and_record, budget)):
                 ledger = factory()
-                tracker = CostTracker(ledger, budgets)  # type: ignore[arg-type]
+                tracker = CostTracker(ledger, budgets, spool_dir=Path(tmp) / "spool")  # type: ignore[arg-type]
                 us = per_call_us(wrap(tracker), n)
                 print(f"{name + label:<28}{us:>10.1f}{us - off:>10.1f}")
                 ledger.close()  # type: ignore[attr-defined]
+        logging.getLogger("cfgateway.cost").setLevel(logging.CRITICAL)  # the outage warnings are expected here
+        down = RedisLedger(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.2, retries=0)
+        spooling = CostTracker(down, spool_dir=Path(tmp) / "spool")
+        us = per_call_us(record_only(spooling), 3000)
+        print(f"{'ledger down (spooled)':<28}{us:>10.1f}{us - off:>10.1f}")
+        spooling.flush_spool(timeout=0)
         if redis_url:
             import redis
 

@@ -22,7 +22,7 @@ _ERRORS = (
     "ConfigError", "ConnectionError", "ContextLengthExceededError", "InvalidInputError", "MalformedResponseError",
     "NotFoundError", "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "RequestTooLargeError",
     "ServerError", "StreamInterrupted", "TimeoutError", "TransportError", "MidStreamError", "IncompleteResponseError",
-    "RouteSkipped", "CircuitOpenError", "GatewayStepFailed",
+    "RouteSkipped", "CircuitOpenError", "GatewayStepFailed", "LedgerUnavailableError",
 )
 _TYPES = (
     "AttemptInfo", "CallContext", "ChatChunk", "ChatRequest", "ChatResponse", "EmbedResponse", "GatewayMeta",
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
         GatewayStepFailed,
         IncompleteResponseError,
         InvalidInputError,
+        LedgerUnavailableError,
         MalformedResponseError,
         MidStreamError,
         NotFoundError,
@@ -155,6 +156,7 @@ __all__ = [
     "GatewayMeta",
     "GatewayOptions",
     "InvalidInputError",
+    "LedgerUnavailableError",
     "MalformedResponseError",
     "Message",
     "ModelInfo",

@@ -17,6 +17,7 @@ Tokens may live in the file but are better left to the environment.
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -44,6 +45,8 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "max_retries": ("CFGATEWAY_MAX_RETRIES",),
     "ledger": ("CFGATEWAY_LEDGER",),
     "catalog": ("CFGATEWAY_CATALOG",),
+    "budget_fail_open": ("CFGATEWAY_BUDGET_FAIL_OPEN",),
+    "spool_dir": ("CFGATEWAY_SPOOL_DIR",),
 }
 
 # Provider keys, read only when byok=False (the gateway stores keys by default).
@@ -97,6 +100,12 @@ class Settings:
     ledger: str | None = field(default=None, repr=False)  # may hold a password: shown redacted by __repr__
     catalog: str | None = None
     profile: str | None = None
+    # Budget checks when the ledger cannot be reached: False (default) refuses calls with
+    # LedgerUnavailableError, True sends them unchecked. Usage records are spooled either way.
+    budget_fail_open: bool = False
+    spool_dir: str | None = None  # where unsent usage records wait (default: default_spool_dir())
+    # Circuit breaker settings: defaults for every route plus {"routes": {model: {...}}} (routing.breaker).
+    breaker: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
@@ -133,7 +142,39 @@ def _coerce(name: str, value: Any) -> Any:
         return {k: _coerce("api_token", v) for k, v in dict(value).items()}
     if name == "byok" and isinstance(value, str):
         return value.strip().lower() not in ("0", "false", "no", "off")
+    if name == "budget_fail_open":
+        return _flag(name, value)
+    if name == "breaker":
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"breaker must be a table ([breaker] in cfgateway.toml), got {value!r}")
+        return dict(value)
     return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def default_spool_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where unsent usage records wait: ``$CFGATEWAY_SPOOL_DIR``, else ``$XDG_CACHE_HOME/cfgateway/spool``,
+    else ``~/.cache/cfgateway/spool``; ``<tmp>/cfgateway-spool-<uid>`` when there is no home directory."""
+    environ = os.environ if env is None else env
+    if environ.get("CFGATEWAY_SPOOL_DIR"):
+        return Path(environ["CFGATEWAY_SPOOL_DIR"])
+    if environ.get("XDG_CACHE_HOME"):
+        return Path(environ["XDG_CACHE_HOME"]) / "cfgateway" / "spool"
+    try:
+        return Path.home() / ".cache" / "cfgateway" / "spool"
+    except RuntimeError:  # no home directory
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        return Path(tempfile.gettempdir()) / f"cfgateway-spool-{uid}"
 
 
 def _read_toml(path: Path, profile: str | None) -> dict[str, Any]:
@@ -191,4 +232,4 @@ def load_settings(
     return Settings(**{k: _coerce(k, v) for k, v in values.items()})
 
 
-__all__ = ["ENV_VARS", "PROVIDER_KEY_ENV", "Settings", "load_settings", "redact_url"]
+__all__ = ["ENV_VARS", "PROVIDER_KEY_ENV", "Settings", "default_spool_dir", "load_settings", "redact_url"]

@@ -6,6 +6,7 @@
     ├── ConfigError                      missing/invalid settings (names the fix)
     ├── InvalidInputError                input every route would reject (names the index), caught before sending
     ├── BudgetExceededError              a hard budget limit would be crossed (nothing sent)
+    ├── LedgerUnavailableError           the cost ledger (SQLite, Redis) cannot be reached (budgets fail closed)
     ├── MalformedResponseError           a 2xx body we cannot read
     ├── StreamInterrupted                a stream ended before its terminator, or errored mid-way
     │   └── MidStreamError               an error event after the first chunk (``error``: its typed error)
@@ -70,6 +71,20 @@ class BudgetExceededError(CloudflareError):
         self.budget = budget
         self.limit = limit
         self.spent = spent
+
+
+class LedgerUnavailableError(CloudflareError):
+    """The cost ledger (a SQLite file, a Redis server) could not be reached or answered with an error.
+
+    Raised by the ledger backends instead of the driver's own errors (``redis.exceptions.*``,
+    ``sqlite3.OperationalError``; the original is ``__cause__``). A budget check that cannot reach its
+    ledger raises it before anything is sent (``on_ledger_down="closed"``, the default); usage records
+    that cannot be written are spooled to a local file and replayed later, never raised.
+    """
+
+    def __init__(self, message: str, *, ledger: str = "") -> None:
+        super().__init__(message)
+        self.ledger = ledger  # the ledger's repr (passwords redacted)
 
 
 class MalformedResponseError(CloudflareError):
@@ -371,6 +386,7 @@ __all__ = [
     "CloudflareError",
     "ConfigError",
     "InvalidInputError",
+    "LedgerUnavailableError",
     "ConnectionError",
     "ContextLengthExceededError",
     "MalformedResponseError",

@@ -12,6 +12,7 @@ from cfgateway.calls.outcome import failed_record
 from cfgateway.calls.plan import ChatPlan
 from cfgateway.calls.stream import StreamRun
 from cfgateway.costs.budget import CostTracker, Reservation
+from cfgateway.costs.catalog import Catalog
 from cfgateway.costs.ledger import UsageRecord
 from cfgateway.routing.routes import Route
 from cfgateway.types import CallContext
@@ -22,17 +23,18 @@ Hold = Reservation | None  # a budget reservation, or None when no tracker is us
 class Books:
     """Reserve before sending, settle after; failures become records too."""
 
-    __slots__ = ("tracker",)
+    __slots__ = ("catalog", "tracker")
 
-    def __init__(self, tracker: CostTracker | None = None) -> None:
+    def __init__(self, tracker: CostTracker | None = None, catalog: Catalog | None = None) -> None:
         self.tracker = tracker
+        self.catalog = catalog  # the calls' catalog: holds are priced with the same prices as the calls
 
     def hold(self, route: Route, ctx: CallContext, input_tokens: int, max_output: int) -> Hold:
         """Hold the worst case against every budget; raises ``BudgetExceededError`` (nothing sent)."""
         if self.tracker is None:
             return None
         return self.tracker.reserve(model=route.model, provider=route.provider, user=ctx.user,
-                                    input_tokens=input_tokens, max_output_tokens=max_output)
+                                    input_tokens=input_tokens, max_output_tokens=max_output, catalog=self.catalog)
 
     def hold_chat(self, plan: ChatPlan) -> Hold:
         return self.hold(plan.route, plan.ctx, plan.input_tokens, plan.max_output)

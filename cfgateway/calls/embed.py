@@ -19,7 +19,7 @@ from cfgateway.calls.outcome import gateway_meta, load_json, make_record, price
 from cfgateway.calls.plan import call_metadata, request_headers
 from cfgateway.costs.catalog import Catalog, ModelInfo
 from cfgateway.costs.ledger import UsageRecord
-from cfgateway.costs.pricing import estimate_tokens
+from cfgateway.costs.pricing import embed_token_bound, estimate_tokens
 from cfgateway.routing.routes import GatewayOptions, Route
 from cfgateway.types import AttemptInfo, CallContext, EmbedResponse, GatewayMeta, Usage
 from cfgateway.wire import WIRES
@@ -136,7 +136,7 @@ def plan_embed(
     size = batch_size_for(info, batch_size)
     batches = prepare_batches(route, texts, size, pooling=pooling, options=options, ctx=ctx, dimensions=dimensions,
                               info=info)
-    return EmbedPlan(route, ctx, batches, sum(estimate_tokens(t) for t in texts))
+    return EmbedPlan(route, ctx, batches, embed_token_bound(texts))
 
 
 def prepare_batches(

@@ -18,7 +18,7 @@ from typing import Any
 from cfgateway import errors
 from cfgateway.calls.limits import WORKERS_AI_DEFAULT_MAX_TOKENS, check_images, one_piece_reason
 from cfgateway.costs.catalog import ModelInfo
-from cfgateway.costs.pricing import estimate_tokens
+from cfgateway.costs.pricing import input_token_bound
 from cfgateway.routing.routes import GatewayOptions, Route
 from cfgateway.types import CallContext, ChatRequest, Message, ToolSpec
 from cfgateway.wire import WIRES, Wire
@@ -104,8 +104,8 @@ def request_headers(
 
 
 def input_bound(req: ChatRequest) -> int:
-    """Input tokens the budget holds for ``req``: per message its estimate plus the chat template's overhead."""
-    return sum(estimate_tokens(m.text()) + 4 for m in req.messages)
+    """Input tokens the budget holds for ``req``: a bound the call cannot exceed (messages, tools, schema, images)."""
+    return input_token_bound(req.messages, req.tools, req.response_format)
 
 
 def plan_chat(

@@ -63,8 +63,8 @@ class _Core:
         self.catalog = catalog or load_catalog(self.settings.catalog)
         if books is None:
             if tracker is None and self.settings.ledger:
-                tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog)
-            books = Books(tracker)
+                tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog, settings=self.settings)
+            books = Books(tracker, self.catalog)
         self.books = books
         self.transport = transport or Transport(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
         self.limiter = rate_limits if isinstance(rate_limits, RateLimiter) else (

@@ -7,14 +7,16 @@ provider (the catalog's $/M rows are the neuron price converted); neurons are tr
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 import threading
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from cfgateway.costs.catalog import Catalog, ModelInfo, default_catalog
 from cfgateway.errors import ConfigError
-from cfgateway.types import Usage
+from cfgateway.types import Message, ToolSpec, Usage
 
 logger = logging.getLogger("cfgateway.cost")
 
@@ -133,15 +135,87 @@ def custom_cost_header(input_per_m: Decimal | int | float | str, output_per_m: D
 
 
 def estimate_tokens(text: str) -> int:
-    """A cheap token estimate for reservations: ``len(text) / 4`` rounded up, at least 1."""
-    return max(1, math.ceil(len(text) / 4))
+    """An upper bound on the tokens of ``text`` for budget reservations: its UTF-8 size in bytes, plus one.
+
+    Every tokenizer in use (byte-level BPE, SentencePiece with byte fallback, WordPiece) makes each token
+    cover at least one byte of the text; SentencePiece may add one dummy-prefix piece. The old estimate,
+    ``len(text) / 4``, let punctuation-heavy prompts spend ~4x a hard limit. Template and special tokens
+    are per message (:func:`input_token_bound`) or per input (:func:`embed_token_bound`).
+    """
+    if text.isascii():
+        return len(text) + 1
+    return len(text.encode("utf-8", "surrogatepass")) + 1
+
+
+# guess: chat templates add at most this many tokens per message (Llama 3: 5, OpenAI: 3-4, Anthropic: ~4),
+# and per request (BOS, the assistant header that primes the answer, tool-use preambles).
+MESSAGE_OVERHEAD_TOKENS = 8
+REQUEST_OVERHEAD_TOKENS = 16
+TOOL_OVERHEAD_TOKENS = 16
+# guess: the most any provider counts for one image (gpt-4o-mini bills a 2048x768 high-detail image at
+# 2,833 + 8 x 5,667 = 48,169 tokens); a caller who knows better reserves less with ``image_tokens=``.
+IMAGE_TOKEN_BOUND = 50_000
+EMBED_OVERHEAD_TOKENS = 2  # [CLS]/[SEP] or BOS/EOS per input text
+
+
+def _json_tokens(value: Any) -> int:
+    return estimate_tokens(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _message_bound(m: Any, image_tokens: int) -> int:
+    n = MESSAGE_OVERHEAD_TOKENS + estimate_tokens(m.role or "") + estimate_tokens(m.name or "")
+    content = m.content
+    if isinstance(content, str):
+        n += estimate_tokens(content)
+    elif isinstance(content, list):
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text":
+                n += estimate_tokens(str(part.get("text", "")))
+            elif kind in ("image_url", "image", "input_image"):
+                n += image_tokens
+            else:  # unknown part kinds count as their JSON text (never as nothing)
+                n += _json_tokens(part)
+    for tc in m.tool_calls or ():
+        n += TOOL_OVERHEAD_TOKENS + estimate_tokens(tc.name or "") + _json_tokens(tc.arguments)
+    if m.tool_call_id:
+        n += estimate_tokens(m.tool_call_id)
+    return n
+
+
+def input_token_bound(
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec] = (),
+    response_format: dict[str, Any] | None = None,
+    *,
+    image_tokens: int = IMAGE_TOKEN_BOUND,
+) -> int:
+    """An upper bound on a chat request's input tokens: what a budget reservation should hold.
+
+    Text as UTF-8 bytes (:func:`estimate_tokens`), per-message template tokens, tool calls and tool specs as
+    their JSON text, a JSON schema (some providers put it in the prompt), ``image_tokens`` per image part.
+    The call settles at the provider's reported usage, so the bound only decides what is held meanwhile.
+    """
+    n = REQUEST_OVERHEAD_TOKENS + sum(_message_bound(m, image_tokens) for m in messages)
+    for t in tools:
+        n += TOOL_OVERHEAD_TOKENS + _json_tokens([t.name, t.description, t.parameters])
+    if response_format:
+        n += _json_tokens(response_format)
+    return n
+
+
+def embed_token_bound(texts: Sequence[str]) -> int:
+    """An upper bound on the input tokens of an embedding call over ``texts``."""
+    return sum(estimate_tokens(t) + EMBED_OVERHEAD_TOKENS for t in texts)
 
 
 __all__ = [
     "cost_from_tokens",
     "cost_of",
     "custom_cost_header",
+    "embed_token_bound",
     "estimate_tokens",
+    "input_token_bound",
     "max_cost_of",
     "neurons_cost",
     "neurons_of",

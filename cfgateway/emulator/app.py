@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,6 +18,7 @@ from cfgateway.emulator.config import EmulatorConfig, Fault
 from cfgateway.emulator.context import Ctx
 from cfgateway.emulator.faults import EmuResponse
 from cfgateway.emulator.gateway import call_upstream, gateway_headers, provider_call, universal, with_gateway
+from cfgateway.emulator.jsonbody import parse_body, strict_loads
 from cfgateway.emulator.providers import Handler
 from cfgateway.emulator.reply import Reply, cf_error, gateway_error
 from cfgateway.emulator.state import EmulatorState, RecordedRequest
@@ -123,15 +122,6 @@ async def dispatch(ctx: Ctx) -> Reply:
     return cf_error(404, 7000, "No route for that URI")
 
 
-def _parse(raw: bytes) -> tuple[Any, bool]:
-    if not raw:
-        return None, True
-    try:
-        return json.loads(raw), True
-    except ValueError:
-        return None, False
-
-
 def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None = None) -> Starlette:
     """The emulator as an ASGI app; ``app.state.emulator`` is its :class:`EmulatorState`."""
     emu = state or EmulatorState(config or EmulatorConfig())
@@ -139,13 +129,13 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
 
     async def handle(request: Request) -> Response:
         raw = await request.body()
-        body, ok = _parse(raw)
+        parsed = parse_body(raw)  # strict JSON: NaN and lone surrogates are unreadable (a 400), not a 500
         headers = dict(request.headers.items())
         path = request.scope["path"]
-        rec = RecordedRequest(request.method, path, dict(request.query_params), headers, body, time.time())
+        rec = RecordedRequest(request.method, path, dict(request.query_params), headers, parsed.logged, time.time())
         emu.record(rec)
-        ctx = Ctx(request.method, path, rec.query, headers, body, raw, ok, emu)
-        reply = await dispatch(ctx)  # an invalid body arrives as None: handlers answer "bad input"
+        ctx = Ctx(request.method, path, rec.query, headers, parsed.body, raw, parsed.ok, emu, json_error=parsed.error)
+        reply = await dispatch(ctx)  # an unreadable body arrives as None: handlers answer "bad input"
         rec.status = reply.status
         return EmuResponse(reply, stream_delay)
 
@@ -164,7 +154,7 @@ def control_routes(emu: EmulatorState) -> list[Route]:
         if request.method == "GET":
             return JSONResponse([f.to_dict() for f in emu.faults])
         try:
-            data = await request.json()
+            data = strict_loads(await request.body())
             items = data if isinstance(data, list) else [data]
             added = [emu.add_fault(Fault.from_dict(d)) for d in items]
         except (ValueError, TypeError) as exc:
@@ -175,7 +165,7 @@ def control_routes(emu: EmulatorState) -> list[Route]:
         if request.method == "DELETE":
             emu.clear_requests()
             return JSONResponse({"cleared": True})
-        return JSONResponse([r.to_dict() for r in list(emu.requests)])
+        return JSONResponse([r.to_dict() for r in list(emu.requests)])  # to_dict is strict JSON (json_safe)
 
     async def reset(request: Request) -> Response:
         emu.clear()

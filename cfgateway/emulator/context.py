@@ -22,6 +22,11 @@ class Ctx:
     state: EmulatorState
     gateway_id: str | None = None
     gateway: GatewayConfig | None = None
+    json_error: str = ""  # why the body is unreadable (not JSON, NaN, a lone surrogate); "" when fine
+
+    def body_problem(self, default: str) -> str:
+        """What a handler says when the body is not what it needs: the JSON error if any, else ``default``."""
+        return self.json_error or default
 
     @property
     def catalog(self) -> Catalog:

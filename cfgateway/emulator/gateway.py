@@ -167,7 +167,8 @@ async def universal(ctx: Ctx, account: str, gateway_id: str) -> Reply:
     """The Universal Endpoint: try the steps in order; the first success answers with ``cf-aig-step``."""
     steps = _steps(ctx.body)
     if steps is None:
-        return gateway_error(400, 2000, "Invalid request: expected a JSON array of steps")  # guess: code/text
+        # guess: code/text
+        return gateway_error(400, 2000, ctx.body_problem("Invalid request: expected a JSON array of steps"))
     last: Reply | None = None
     for i, step in enumerate(steps):
         reply, answered = await _run_step(ctx, account, gateway_id, step)

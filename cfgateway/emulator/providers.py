@@ -79,7 +79,7 @@ def _body_model(ctx: Ctx, family: str) -> tuple[dict[str, Any], str] | Reply:
     body = ctx.body
     if not isinstance(body, dict):
         if family == "anthropic":
-            return anthropic_error(400, "request body must be a JSON object")
+            return anthropic_error(400, ctx.body_problem("request body must be a JSON object"))
         return openai_error(400, "We could not parse the JSON body of your request.")
     model = body.get("model")
     if not isinstance(model, str) or not model:

@@ -13,6 +13,7 @@ from typing import Any
 
 from cfgateway.costs.catalog import Catalog, default_catalog
 from cfgateway.emulator.config import STREAM_ONLY_KINDS, EmulatorConfig, Fault, GatewayConfig
+from cfgateway.emulator.jsonbody import json_safe
 
 SECRET_HEADERS = frozenset({"authorization", "cf-aig-authorization", "x-api-key", "api-key", "x-goog-api-key"})
 
@@ -55,7 +56,7 @@ class RecordedRequest:
             "path": self.path,
             "query": self.query,
             "headers": mask_headers(self.headers),
-            "json": self.json,
+            "json": json_safe(self.json),
             "time": self.time,
             "status": self.status,
         }

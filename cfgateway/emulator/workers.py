@@ -61,7 +61,7 @@ def run_native(ctx: Ctx, model: str) -> Reply:
         return no_such_model(model)
     body = ctx.body
     if not isinstance(body, dict):
-        return bad_input("Error: request body must be a JSON object")  # guess: exact text unknown
+        return bad_input(ctx.body_problem("Error: request body must be a JSON object"))  # guess: exact text unknown
     if info.kind == "embed":
         return embed_native(info, body)
     legacy = info.shape == "legacy"
@@ -150,7 +150,7 @@ def chat_v1(ctx: Ctx, *, family: str = "cfv1", model: str | None = None, label: 
     """``/ai/v1/chat/completions`` (also the gateway's ``workers-ai/v1`` and ``compat`` workers-ai models)."""
     body = ctx.body
     if not isinstance(body, dict):
-        return family_bad_input(family, "request body must be a JSON object")
+        return family_bad_input(family, ctx.body_problem("request body must be a JSON object"))
     model = model or body.get("model")
     if not isinstance(model, str) or not model:
         return family_bad_input(family, "Error: required properties at '/' are 'model'")
@@ -183,7 +183,7 @@ def embed_v1(ctx: Ctx, *, family: str = "cfv1") -> Reply:
     """``/ai/v1/embeddings``: OpenAI body, bare OpenAI list, no ``usage`` key (as recorded live)."""
     body = ctx.body
     if not isinstance(body, dict):
-        return family_bad_input(family, "request body must be a JSON object")
+        return family_bad_input(family, ctx.body_problem("request body must be a JSON object"))
     model = body.get("model")
     if not isinstance(model, str):
         return family_bad_input(family, "Error: required properties at '/' are 'model'")

@@ -21,7 +21,7 @@ from cfgateway.costs.ledger import open_ledger
 from cfgateway.fallback._attempts import CallPlan, Limits
 from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
 from cfgateway.http.transport import RetryPolicy, Transport
-from cfgateway.routing.breaker import DEFAULT_COOLDOWN_S, DEFAULT_FAILURE_THRESHOLD, CircuitBreaker, shared_breaker
+from cfgateway.routing.breaker import CircuitBreaker, shared_breaker
 from cfgateway.routing.ratelimit import Rate, RateLimiter
 from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule, order_routes
 from cfgateway.routing.routes import Endpoint, GatewayOptions, Route
@@ -46,14 +46,20 @@ def chain_transport(transport: Transport | None, settings: Settings) -> tuple[Tr
     return own, transport.policy
 
 
-def resolve_breaker(breaker: BreakerArg, failure_threshold: int, cooldown: float) -> CircuitBreaker | None:
-    """``None``: a breaker for this chain; a name: the shared one; an object: it; ``False``: no breaker."""
+def resolve_breaker(
+    breaker: BreakerArg, failure_threshold: int | None, cooldown: float | None, settings: Settings | None = None
+) -> CircuitBreaker | None:
+    """``None``: a breaker for this chain (the ``[breaker]`` settings, shared through Redis when the ledger is
+    Redis); a name: the shared one; an object: it; ``False``: no breaker. Explicit ``failure_threshold`` /
+    ``cooldown`` override the settings."""
     if breaker is False:
         return None
     if breaker is None or breaker is True:
-        return CircuitBreaker(failure_threshold, cooldown)
+        if settings is None:
+            return CircuitBreaker(failure_threshold, cooldown)
+        return CircuitBreaker.from_settings(settings, failure_threshold=failure_threshold, cooldown=cooldown)
     if isinstance(breaker, str):
-        return shared_breaker(breaker, failure_threshold=failure_threshold, cooldown=cooldown)
+        return shared_breaker(breaker, failure_threshold=failure_threshold, cooldown=cooldown, config=settings)
     if isinstance(breaker, CircuitBreaker):
         return breaker
     raise errors.ConfigError("breaker must be a CircuitBreaker, a shared breaker name, None or False")
@@ -98,8 +104,8 @@ class ChainCore:
         fallback_on: FallbackOn | FallbackPolicy | None = None,
         fallback_mode: FallbackMode = "client",
         breaker: BreakerArg = None,
-        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
-        cooldown: float = DEFAULT_COOLDOWN_S,
+        failure_threshold: int | None = None,
+        cooldown: float | None = None,
         max_attempts: int | None = None,
         call_timeout: float | None = None,
         max_retry_wait: float = 1.0,
@@ -126,8 +132,8 @@ class ChainCore:
         self.transport, retry = chain_transport(transport, self.settings)
         self.catalog = catalog or load_catalog(self.settings.catalog)
         if tracker is None and self.settings.ledger:
-            tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog)
-        self.books = Books(tracker)
+            tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog, settings=self.settings)
+        self.books = Books(tracker, self.catalog)
         self.endpoint, self.gateway_options = endpoint, gateway_options
         self._members: dict[str, Client] = {}
         self.model: str = model
@@ -136,7 +142,7 @@ class ChainCore:
         self.policy = as_policy(fallback_on)
         self.limits = Limits(retry_policy or retry, max_attempts, max_retry_wait)
         self.call_timeout = call_timeout
-        self.breaker = resolve_breaker(breaker, failure_threshold, cooldown)
+        self.breaker = resolve_breaker(breaker, failure_threshold, cooldown, self.settings)
         if callable(routing) and not isinstance(routing, RoutingPolicy):
             routing = RoutingPolicy(custom=routing)
         self.routing = routing or RoutingPolicy.build(rollout, tiers)

@@ -63,3 +63,51 @@ def redis_server() -> Iterator[str]:
             proc.wait(5)
         if proc.stderr:
             proc.stderr.close()
+
+
+class RestartableRedis:
+    """A redis-server on a fixed loopback port that can be stopped and started again with its data (an
+    append-only file in ``data_dir``): what a Redis restart looks like to its clients."""
+
+    def __init__(self, data_dir: str) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError(MISSING)
+        self.exe, self.data_dir = exe, data_dir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [self.exe, "--save", "", "--appendonly", "yes", "--appendfsync", "no", "--dir", self.data_dir,
+                "--port", str(self.port), "--bind", "127.0.0.1"]  # fmt: skip
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not _ping(self.port):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode} (port {self.port} taken?)")
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not answer PING within 10 s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """SIGTERM: the server writes its append-only file and exits; clients see refused connections."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+@contextmanager
+def restartable_redis(data_dir: str) -> Iterator[RestartableRedis]:
+    server = RestartableRedis(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

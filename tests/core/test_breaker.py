@@ -47,7 +47,7 @@ def test_half_open_lets_exactly_one_probe_through_and_its_success_closes() -> No
     assert b.state("a") == "closed" and b.allow("a") and b.allow("a")
 
 
-def test_failed_probe_reopens_for_a_new_cooldown() -> None:
+def test_failed_probe_reopens_for_a_longer_cooldown() -> None:
     clock = Clock()
     b = CircuitBreaker(2, 10.0, clock=clock)
     b.failure("a")
@@ -55,8 +55,8 @@ def test_failed_probe_reopens_for_a_new_cooldown() -> None:
     clock.now += 10.5
     assert b.allow("a")
     b.failure("a")
-    assert b.state("a") == "open" and b.retry_in("a") == pytest.approx(10.0)
-    clock.now += 5
+    assert b.state("a") == "open" and b.retry_in("a") == pytest.approx(20.0)  # cooldown_growth 2
+    clock.now += 15
     assert not b.allow("a")
 
 

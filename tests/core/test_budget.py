@@ -351,16 +351,36 @@ def test_budgets_work_on_a_plain_user_ledger() -> None:
     call(tracker)
     with pytest.raises(BudgetExceededError):
         call(tracker)
-    assert len(fired) == 1
+    assert [a.kind for a in fired] == ["threshold", "limit"]  # the refusal is an alert too
 
 
-def test_a_broken_ledger_never_fails_the_call(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_ledger_never_fails_the_call(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     class Broken(PlainLedger):
-        def add(self, record: UsageRecord) -> None:
-            raise OSError("disk full")
+        broken = True
 
-    tracker = CostTracker(Broken())
-    with caplog.at_level(logging.ERROR, logger="cfgateway.cost"):
+        def add(self, record: UsageRecord) -> None:
+            if self.broken:
+                raise OSError("disk full")
+            super().add(record)
+
+    ledger = Broken()
+    tracker = CostTracker(ledger, spool_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="cfgateway.cost"):
         rec = tracker.record(UsageRecord(time.time(), MODEL, "openai", "chat", 1000, 1000))
     assert rec.cost == CALL
+    assert any("cannot be reached" in r.getMessage() and "spooled" in r.getMessage() for r in caplog.records)
+    assert tracker.flush_spool(timeout=0.1) == 1  # kept for a replay, not dropped
+    ledger.broken = False  # the disk has room again
+    assert tracker.flush_spool(timeout=5) == 0 and ledger.records() == [rec]
+
+
+def test_a_ledger_that_rejects_a_record_logs_it(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    class Rejecting(PlainLedger):
+        def add(self, record: UsageRecord) -> None:
+            raise ValueError("bad record")
+
+    tracker = CostTracker(Rejecting(), spool_dir=tmp_path)
+    with caplog.at_level(logging.ERROR, logger="cfgateway.cost"):
+        tracker.record(UsageRecord(time.time(), MODEL, "openai", "chat", 1000, 1000))
     assert any("could not add" in r.getMessage() for r in caplog.records)
+    assert tracker.flush_spool(timeout=0.1) == 0 and not list(tmp_path.iterdir())

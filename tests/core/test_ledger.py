@@ -162,6 +162,29 @@ def test_reservations_are_scoped_and_expire(ledger: Any) -> None:
     assert isinstance(ledger.try_reserve(user_a, Decimal("0.2"), ("g", "u:a"), now=T0 + 31, ttl=30), str)
 
 
+def test_a_record_added_twice_counts_once(ledger: Any) -> None:
+    r = rec(T0 + 1, "0.25", user="a", neurons=2.0)
+    ledger.add(r)
+    ledger.add(r)  # a spooled record replayed after a write whose answer was lost
+    ledger.settle_many([(r, None), (rec(T0 + 2, "0.5"), None)])
+    got = ledger.records()
+    assert len(got) == 2 and got[0].record_id == r.record_id
+    assert ledger.spent(since=T0) == Decimal("0.75") and ledger.spent(since=T0, user="a") == Decimal("0.25")
+    assert ledger.neurons(since=T0) == 2.0
+
+
+def test_settle_many_releases_reservations_and_renew_extends_leases(ledger: Any) -> None:
+    day = int(T0 // DAY)
+    checks = [SpendCheck("g", day, Decimal(1))]
+    r1 = ledger.try_reserve(checks, Decimal("0.6"), ("g",), now=T0, ttl=10)
+    r2 = ledger.try_reserve(checks, Decimal("0.3"), ("g",), now=T0, ttl=10)
+    assert ledger.renew_reservations([r1, "gone"], expires=T0 + 100) == 1
+    # at T0 + 50 r2 has lapsed, r1 still holds: 0.6 + 0.5 > 1
+    assert isinstance(ledger.try_reserve(checks, Decimal("0.5"), ("g",), now=T0 + 50, ttl=10), Rejection)
+    ledger.settle_many([(rec(T0 + 3, "0.1"), r1), (rec(T0 + 4, "0.1"), r2)])
+    assert isinstance(ledger.try_reserve(checks, Decimal("0.8"), ("g",), now=T0 + 50, ttl=10), str)
+
+
 def test_mark_alert_is_true_once(ledger: Any) -> None:
     assert ledger.mark_alert("daily|g|1|100", expires=T0 + DAY) is True
     assert ledger.mark_alert("daily|g|1|100", expires=T0 + DAY) is False
@@ -185,6 +208,25 @@ def test_sqlite_uses_wal_and_persists(tmp_path: Path) -> None:
     again.close()
 
 
+def test_sqlite_files_from_before_record_ids_are_upgraded_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    SQLiteLedger(path).add(rec(T0 + 1, "0.5"))
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX records_record_id")
+    conn.execute("ALTER TABLE records DROP COLUMN record_id")  # what a file written by an older release looks like
+    conn.commit()
+    conn.close()
+    led = SQLiteLedger(path)
+    again = rec(T0 + 2, "0.25")
+    led.add(again)
+    led.add(again)
+    assert [r.cost for r in led.records()] == [Decimal("0.5"), Decimal("0.25")]
+    assert led.records()[0].record_id == "" and led.spent(since=T0) == Decimal("0.75")
+    led.close()
+
+
 def test_sqlite_one_connection_per_thread(tmp_path: Path) -> None:
     led = SQLiteLedger(tmp_path / "c.db")
     seen: list[int] = []
@@ -200,7 +242,9 @@ def test_redis_keys_live_under_the_prefix(redis_url: str) -> None:
     before = set(led._r.keys("*"))
     led.add(rec(T0 + 1, "0.5", user="a"))
     day = int(T0 // DAY)
-    assert set(led._r.keys("*")) - before == {"pfx-test:days", f"pfx-test:rec:{day}", f"pfx-test:spend:{day}"}
+    assert set(led._r.keys("*")) - before == {
+        "pfx-test:days", f"pfx-test:rec:{day}", f"pfx-test:spend:{day}", f"pfx-test:rids:{day}"
+    }
     led.clear()
     assert led._r.keys("pfx-test:*") == []
     led.close()

@@ -125,9 +125,11 @@ def test_custom_cost_header_rejects_bad_prices(bad: object) -> None:
         custom_cost_header(bad, Decimal(1))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("text", "tokens"), [("", 1), ("a", 1), ("abcd", 1), ("abcde", 2), ("x" * 400, 100)])
-def test_estimate_tokens(text: str, tokens: int) -> None:
-    assert estimate_tokens(text) == tokens
+@pytest.mark.parametrize(
+    ("text", "tokens"), [("", 1), ("a", 2), ("abcd", 5), ("x" * 400, 401), ("é", 3), ("日本", 7), ("😀", 5)]
+)
+def test_estimate_tokens_is_the_utf8_size_plus_one(text: str, tokens: int) -> None:
+    assert estimate_tokens(text) == tokens  # an upper bound: every token covers at least one byte
 
 
 def test_neurons_from_the_catalog_rates() -> None:

@@ -8,14 +8,12 @@ and inserted in one atomic step; a record and the release of its reservation lan
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from cfgateway.costs.ledger.record import UsageRecord
+from cfgateway.costs.ledger.record import UsageRecord, new_id
 
 
 @runtime_checkable
@@ -69,17 +67,48 @@ class BudgetStore(Protocol):
         ...
 
 
-_counter = itertools.count()
-_prefix: tuple[int, str] = (0, "")
+@runtime_checkable
+class LeaseStore(Protocol):
+    """Optional: reservations whose lease can be extended while their call runs (every shipped backend)."""
+
+    def renew_reservations(self, reservation_ids: Sequence[str], *, expires: float) -> int:
+        """Set the expiry of those of ``reservation_ids`` still held to ``expires``; return how many."""
+        ...
+
+
+@runtime_checkable
+class BatchStore(Protocol):
+    """Optional: many settles in one round trip / transaction, in order (spool replays)."""
+
+    def settle_many(self, items: Sequence[tuple[UsageRecord, str | None]]) -> None: ...
+
+
+Held = dict[str, tuple[Decimal, tuple[str, ...], float]]  # reservation id -> (amount, scopes, expires)
+
+
+def renew_in(reservations: Held, ids: Sequence[str], expires: float) -> int:
+    """Renew in an in-process reservation table ``{id: (amount, scopes, expires)}``."""
+    n = 0
+    for rid in ids:
+        held = reservations.get(rid)
+        if held is not None:
+            reservations[rid] = (held[0], held[1], expires)
+            n += 1
+    return n
 
 
 def new_reservation_id() -> str:
     """Unique across processes and hosts, cheap: a per-process random prefix + a counter."""
-    global _prefix
-    pid = os.getpid()
-    if _prefix[0] != pid:  # new process (including after fork)
-        _prefix = (pid, os.urandom(8).hex())
-    return f"{_prefix[1]}-{next(_counter)}"
+    return "r" + new_id()
 
 
-__all__ = ["BudgetStore", "Ledger", "Rejection", "SpendCheck", "new_reservation_id"]
+__all__ = [
+    "BatchStore",
+    "BudgetStore",
+    "LeaseStore",
+    "Ledger",
+    "Rejection",
+    "SpendCheck",
+    "new_reservation_id",
+    "renew_in",
+]

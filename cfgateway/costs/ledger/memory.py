@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from decimal import Decimal
 
-from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id
+from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id, renew_in
 from cfgateway.costs.ledger.record import DAY_S, ZERO, UsageRecord, day_of, matches, scope_key, scopes_of, split_since
 
 
@@ -20,6 +20,7 @@ class MemoryLedger:
         self._neurons: dict[int, float] = {}
         self._reservations: dict[str, tuple[Decimal, tuple[str, ...], float]] = {}
         self._alerts: dict[str, float] = {}
+        self._ids: set[str] = set()  # record ids already counted (a replayed record counts once)
 
     def __repr__(self) -> str:
         return "MemoryLedger()"
@@ -30,6 +31,11 @@ class MemoryLedger:
             self._add(record)
 
     def _add(self, r: UsageRecord) -> None:
+        rid = r.record_id
+        if rid:
+            if rid in self._ids:
+                return
+            self._ids.add(rid)
         day = int(r.ts // DAY_S)
         bucket = self._days.get(day)
         if bucket is None:
@@ -110,9 +116,22 @@ class MemoryLedger:
             if reservation_id is not None:
                 self._reservations.pop(reservation_id, None)
 
+    def settle_many(self, items: Sequence[tuple[UsageRecord, str | None]]) -> None:
+        """:meth:`settle` for each ``(record, reservation id)`` in order (spool replays)."""
+        with self._lock:
+            for record, reservation_id in items:
+                self._add(record)
+                if reservation_id is not None:
+                    self._reservations.pop(reservation_id, None)
+
     def release_reservation(self, reservation_id: str) -> None:
         with self._lock:
             self._reservations.pop(reservation_id, None)
+
+    def renew_reservations(self, reservation_ids: Sequence[str], *, expires: float) -> int:
+        """Move the expiry of the live reservations among ``reservation_ids`` to ``expires``; how many."""
+        with self._lock:
+            return renew_in(self._reservations, reservation_ids, expires)
 
     def mark_alert(self, key: str, *, expires: float) -> bool:
         with self._lock:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -15,6 +17,18 @@ ZERO = Decimal(0)
 UNIT_EXP = 12
 _UNIT = Decimal(10) ** UNIT_EXP
 _ONE = Decimal(1)
+
+_counter = itertools.count()
+_prefix: tuple[int, str] = (0, "")
+
+
+def new_id() -> str:
+    """Unique across processes and hosts, cheap: a per-process random prefix + a counter."""
+    global _prefix
+    pid = os.getpid()
+    if _prefix[0] != pid:  # new process (including after fork)
+        _prefix = (pid, os.urandom(8).hex())
+    return f"{_prefix[1]}-{next(_counter)}"
 
 
 @dataclass(slots=True)
@@ -42,6 +56,9 @@ class UsageRecord:
     user: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
     call_id: str = ""
+    # Identifies this record in every ledger: adding it twice (a spooled record replayed after a write whose
+    # answer was lost) counts it once. Not part of equality.
+    record_id: str = field(default_factory=new_id, compare=False)
 
     @property
     def total_tokens(self) -> int:
@@ -162,6 +179,7 @@ __all__ = [
     "day_start",
     "filters_of",
     "from_units",
+    "new_id",
     "month_start",
     "next_month_start",
     "scope_key",

@@ -8,6 +8,7 @@ Keys (under ``prefix``, default ``cfgateway``):
 - ``{p}:neurons``       hash day -> neurons (``HINCRBYFLOAT``)
 - ``{p}:res``           hash reservation id -> ``{"u": "units", "s": [scopes], "e": "expires"}``
 - ``{p}:alert:{key}``   alert marks (``SET NX`` with an expiry)
+- ``{p}:rids:{day}``    set of the record ids counted that day (a replayed record counts once)
 
 A record, its aggregates and its reservation's release go in one Lua script (atomic, one round
 trip); a reservation is checked and stored by another, so concurrent callers cannot overshoot.
@@ -17,9 +18,11 @@ trip); a reservation is checked and stored by another, so concurrent callers can
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +38,7 @@ from cfgateway.costs.ledger.record import (
     split_since,
     to_units,
 )
+from cfgateway.errors import LedgerUnavailableError
 
 _RESERVE = """
 local prefix = ARGV[1]
@@ -69,17 +73,34 @@ redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({u = ARGV[4], s = cjson.decode
 return 'ok'
 """
 
-# KEYS: rec list, days zset, spend hash, neurons hash, reservations hash
-# ARGV: record JSON, day, units, neurons, reservation id ("" = none), scopes...
+# KEYS: rec list, days zset, spend hash, neurons hash, reservations hash, record-id set
+# ARGV: record JSON, day, units, neurons, reservation id ("" = none), record id ("" = none), scopes...
+# A record id already in the day's set was counted before (a replayed spool): only its reservation goes.
 _SETTLE = """
+if ARGV[5] ~= '' then redis.call('HDEL', KEYS[5], ARGV[5]) end
+if ARGV[6] ~= '' and redis.call('SADD', KEYS[6], ARGV[6]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
 if ARGV[3] ~= '0' then
-  for i = 6, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[3]) end
+  for i = 7, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[3]) end
 end
 if ARGV[4] ~= '0' then redis.call('HINCRBYFLOAT', KEYS[4], ARGV[2], ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HDEL', KEYS[5], ARGV[5]) end
 return 1
+"""
+
+# KEYS: reservations hash; ARGV: new expiry, ids... -> how many were still held
+_RENEW = """
+local n = 0
+for i = 2, #ARGV do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw then
+    local r = cjson.decode(raw)
+    r.e = ARGV[1]
+    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(r))
+    n = n + 1
+  end
+end
+return n
 """
 
 # KEYS: days zset; ARGV: prefix, first day, scope -> the scope's per-day spend values (summed in Python, exactly)
@@ -102,18 +123,40 @@ def _import_redis() -> Any:
 
 
 class RedisLedger:
-    """A ledger in Redis (``redis://host:port/db``, ``rediss://``, ``unix://``)."""
+    """A ledger in Redis (``redis://host:port/db``, ``rediss://``, ``unix://``).
 
-    def __init__(self, url: str, *, prefix: str = "cfgateway", max_connections: int = 50, client: Any = None) -> None:
+    Any Redis error (refused, reset, timed out, loading, read-only replica, script error) is raised as
+    :class:`LedgerUnavailableError`: no ``redis.exceptions`` class reaches a caller. ``socket_timeout`` and
+    ``connect_timeout`` bound how long one command may hang on a stopped server; ``retries`` quick retries
+    (10-80 ms apart) ride over a connection reset.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "cfgateway",
+        max_connections: int = 50,
+        client: Any = None,
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        retries: int = 3,
+    ) -> None:
         redis = _import_redis()
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError,)
         self.url = url
         self.prefix = prefix
         if client is None:
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+
+            retry = Retry(ExponentialBackoff(cap=0.08, base=0.01), retries)
             # A blocking pool: more threads than connections wait for one instead of failing.
             pool = redis.BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=30, decode_responses=True
-            )
-            client = redis.Redis(connection_pool=pool)
+                url, max_connections=max_connections, timeout=30, decode_responses=True,
+                socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout, retry=retry,
+            )  # fmt: skip
+            client = redis.Redis(connection_pool=pool, retry=retry)
             self._own_pool: Any = pool
         else:
             self._own_pool = None
@@ -121,11 +164,32 @@ class RedisLedger:
         self._reserve = self._r.register_script(_RESERVE)
         self._settle = self._r.register_script(_SETTLE)
         self._spent = self._r.register_script(_SPENT)
+        self._renew = self._r.register_script(_RENEW)
         self._days_key = f"{prefix}:days"
         self._res_key = f"{prefix}:res"
 
     def __repr__(self) -> str:
         return f"RedisLedger({redact_url(self.url)!r}, prefix={self.prefix!r})"
+
+    @property
+    def spool_key(self) -> str:
+        """Names this ledger's spool files (the same server and prefix from any process: same key)."""
+        where = f"{redact_url(self.url)}|{self.prefix}"
+        return "redis-" + hashlib.sha256(where.encode()).hexdigest()[:16]
+
+    @property
+    def redis(self) -> Any:
+        """The underlying ``redis.Redis`` client (shared breaker state uses it)."""
+        return self._r
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise LedgerUnavailableError(
+                f"{self!r} cannot be reached: {type(exc).__name__}: {exc}", ledger=repr(self)
+            ) from exc
 
     def _day_records(self, days: Sequence[str]) -> list[UsageRecord]:
         if not days:
@@ -141,7 +205,8 @@ class RedisLedger:
 
     def records(self, *, since: float | None = None) -> list[UsageRecord]:
         low = "-inf" if since is None else day_of(since)
-        out = self._day_records(self._r.zrangebyscore(self._days_key, low, "+inf"))
+        with self._guard():
+            out = self._day_records(self._r.zrangebyscore(self._days_key, low, "+inf"))
         if since is not None:
             out = [r for r in out if r.ts >= since]
         out.sort(key=lambda r: r.ts)
@@ -149,12 +214,13 @@ class RedisLedger:
 
     def spent(self, *, since: float, user: str | None = None, provider: str | None = None) -> Decimal:
         first, aligned = split_since(since)
-        units = self._spent_units(scope_key(user, provider), first if aligned else first + 1)
+        with self._guard():
+            units = self._spent_units(scope_key(user, provider), first if aligned else first + 1)
+            first_day = [] if aligned else self._day_records([str(first)])
         total = from_units(units)
-        if not aligned:
-            for r in self._day_records([str(first)]):
-                if r.cost and r.ts >= since and matches(r, user, provider):
-                    total += from_units(to_units(r.cost))  # the same rounding as the aggregates
+        for r in first_day:
+            if r.cost and r.ts >= since and matches(r, user, provider):
+                total += from_units(to_units(r.cost))  # the same rounding as the aggregates
         return total
 
     def _spent_units(self, scope: str, first_day: int) -> int:
@@ -164,16 +230,18 @@ class RedisLedger:
     def neurons(self, *, since: float) -> float:
         first, aligned = split_since(since)
         start = first if aligned else first + 1
-        per_day = self._r.hgetall(f"{self.prefix}:neurons")
+        with self._guard():
+            per_day = self._r.hgetall(f"{self.prefix}:neurons")
+            first_day = [] if aligned else self._day_records([str(first)])
         total = sum(float(v) for d, v in per_day.items() if int(d) >= start)
-        if not aligned:
-            total += sum(r.neurons or 0.0 for r in self._day_records([str(first)]) if r.ts >= since)
+        total += sum(r.neurons or 0.0 for r in first_day if r.ts >= since)
         return float(total)
 
     def close(self) -> None:
-        self._r.close()
-        if self._own_pool is not None:
-            self._own_pool.disconnect()
+        with suppress(*self._errors):
+            self._r.close()
+            if self._own_pool is not None:
+                self._own_pool.disconnect()
 
     # -- BudgetStore -----------------------------------------------------------------------
     def try_reserve(
@@ -184,36 +252,61 @@ class RedisLedger:
         args.append(json.dumps(list(scopes)))
         for check in checks:
             args.extend((check.scope, check.since_day, to_units(check.limit, rounding="down")))
-        out = self._reserve(keys=[self._res_key, self._days_key], args=args)
+        with self._guard():
+            out = self._reserve(keys=[self._res_key, self._days_key], args=args)
         if out == "ok":
             return rid
         index, spent, reserved = out
         return Rejection(int(index), from_units(int(spent)), from_units(int(reserved)))
 
-    def settle(self, record: UsageRecord, reservation_id: str | None) -> None:
-        r, px = record, self.prefix
+    def _settle_call(self, r: UsageRecord, reservation_id: str | None, client: Any = None) -> Any:
+        px = self.prefix
         day = day_of(r.ts)
-        keys = [f"{px}:rec:{day}", self._days_key, f"{px}:spend:{day}", f"{px}:neurons", self._res_key]
+        keys = [f"{px}:rec:{day}", self._days_key, f"{px}:spend:{day}", f"{px}:neurons", self._res_key,
+                f"{px}:rids:{day}"]  # fmt: skip
         body = json.dumps(r.to_dict(), default=str, separators=(",", ":"))
         units = to_units(r.cost) if r.cost else 0
         neurons = repr(float(r.neurons)) if r.neurons else "0"
-        args = [body, day, units, neurons, reservation_id or "", *scopes_of(r.user, r.provider)]
-        self._settle(keys=keys, args=args)
+        args = [body, day, units, neurons, reservation_id or "", r.record_id, *scopes_of(r.user, r.provider)]
+        return self._settle(keys=keys, args=args, client=client)
+
+    def settle(self, record: UsageRecord, reservation_id: str | None) -> None:
+        with self._guard():
+            self._settle_call(record, reservation_id)
+
+    def settle_many(self, items: Sequence[tuple[UsageRecord, str | None]]) -> None:
+        """:meth:`settle` for each ``(record, reservation id)``, in order, in one pipelined round trip."""
+        if not items:
+            return
+        with self._guard():
+            pipe = self._r.pipeline(transaction=False)
+            for record, reservation_id in items:
+                self._settle_call(record, reservation_id, client=pipe)
+            pipe.execute()
 
     def release_reservation(self, reservation_id: str) -> None:
-        self._r.hdel(self._res_key, reservation_id)
+        with self._guard():
+            self._r.hdel(self._res_key, reservation_id)
+
+    def renew_reservations(self, reservation_ids: Sequence[str], *, expires: float) -> int:
+        if not reservation_ids:
+            return 0
+        with self._guard():
+            return int(self._renew(keys=[self._res_key], args=[repr(expires), *reservation_ids]))
 
     def mark_alert(self, key: str, *, expires: float) -> bool:
         # Keys name their window, so keeping a mark longer than its window is harmless; a week's
         # slack keeps marks made under a skewed (or injected) clock from vanishing at once.
         ttl = max(int(expires - time.time()), 0) + 7 * 86400
-        return bool(self._r.set(f"{self.prefix}:alert:{key}", "1", nx=True, ex=ttl))
+        with self._guard():
+            return bool(self._r.set(f"{self.prefix}:alert:{key}", "1", nx=True, ex=ttl))
 
     def clear(self) -> None:
         """Delete every key under this ledger's prefix (tests, resets)."""
-        keys = list(self._r.scan_iter(match=f"{self.prefix}:*", count=1000))
-        for i in range(0, len(keys), 500):
-            self._r.delete(*keys[i : i + 500])
+        with self._guard():
+            keys = list(self._r.scan_iter(match=f"{self.prefix}:*", count=1000))
+            for i in range(0, len(keys), 500):
+                self._r.delete(*keys[i : i + 500])
 
 
 __all__ = ["RedisLedger"]

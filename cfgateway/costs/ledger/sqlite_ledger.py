@@ -2,19 +2,23 @@
 
 WAL mode, ``synchronous=NORMAL``, one connection per thread (and per process: a forked child
 opens its own). Every write is a ``BEGIN IMMEDIATE`` transaction, so a reservation's check and
-insert, or a record and its reservation's release, are atomic across processes.
+insert, or a record and its reservation's release, are atomic across processes. A record whose
+``record_id`` is already stored is skipped (a replayed spool counts once). Errors that mean "the file
+cannot be used now" (locked past ``timeout``, I/O, read-only, full) are :class:`LedgerUnavailableError`.
 ``sqlite3`` is imported only when a ledger is opened.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id
 from cfgateway.costs.ledger.record import (
@@ -27,6 +31,7 @@ from cfgateway.costs.ledger.record import (
     split_since,
     to_units,
 )
+from cfgateway.errors import LedgerUnavailableError
 
 if TYPE_CHECKING:
     import sqlite3
@@ -44,13 +49,16 @@ CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, units INTEGER NOT 
   expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, expires REAL NOT NULL);
 """
+# Added after the first release: files made before get the column on open.
+_RECORD_ID = "CREATE UNIQUE INDEX IF NOT EXISTS records_record_id ON records(record_id)"
 
 _COLUMNS = (
     "ts, day, model, provider, operation, input_tokens, output_tokens, cached_tokens, neurons, cost, cost_units, "
     "latency_s, ttft_s, outcome, attempt, fallback, cache_status, log_id, stream, stream_complete, user_id, tags, "
-    "call_id"
+    "call_id, record_id"
 )
-_INSERT = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 23)})"
+# A record already counted (a spooled record replayed after a write whose answer was lost) is skipped.
+_INSERT = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 24)}) ON CONFLICT(record_id) DO NOTHING"
 _SELECT = f"SELECT {_COLUMNS} FROM records"
 # One row per (scope, UTC day): pico-USD spent and (on the "g" scope row) neurons used.
 _UPSERT_SPEND = (
@@ -66,20 +74,41 @@ def _row(r: UsageRecord, day: int, units: int) -> tuple[Any, ...]:
         None if cost is None else str(cost), None if cost is None else units,
         r.latency_s, r.ttft_s, r.outcome, r.attempt, int(r.fallback), r.cache_status, r.log_id, int(r.stream),
         None if r.stream_complete is None else int(r.stream_complete), r.user,
-        json.dumps(r.tags, default=str, separators=(",", ":")) if r.tags else None, r.call_id,
+        json.dumps(r.tags, default=str, separators=(",", ":")) if r.tags else None, r.call_id, r.record_id or None,
     )  # fmt: skip
 
 
 def _record(row: tuple[Any, ...]) -> UsageRecord:
     (ts, _day, model, provider, operation, inp, out, cached, neurons, cost, _units, latency, ttft, outcome, attempt,
-     fallback, cache_status, log_id, stream, complete, user, tags, call_id) = row  # fmt: skip
+     fallback, cache_status, log_id, stream, complete, user, tags, call_id, record_id) = row  # fmt: skip
     return UsageRecord(
         ts=ts, model=model, provider=provider, operation=operation, input_tokens=inp or 0, output_tokens=out or 0,
         cached_tokens=cached or 0, neurons=neurons, cost=None if cost is None else Decimal(cost), latency_s=latency,
         ttft_s=ttft, outcome=outcome, attempt=attempt or 0, fallback=bool(fallback), cache_status=cache_status,
         log_id=log_id, stream=bool(stream), stream_complete=None if complete is None else bool(complete), user=user,
-        tags=json.loads(tags) if tags else {}, call_id=call_id or "",
+        tags=json.loads(tags) if tags else {}, call_id=call_id or "", record_id=record_id or "",
     )  # fmt: skip
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _mapped(fn: Callable[Concatenate[SQLiteLedger, _P], _T]) -> Callable[Concatenate[SQLiteLedger, _P], _T]:
+    """Turn "the database cannot be used now" errors (locked past the timeout, I/O, read-only, disk full,
+    not a database) into :class:`LedgerUnavailableError`; programming errors stay what they are."""
+
+    @functools.wraps(fn)
+    def wrapper(self: SQLiteLedger, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return fn(self, *args, **kwargs)
+        except self._sqlite3.DatabaseError as exc:
+            sq = self._sqlite3
+            if isinstance(exc, sq.IntegrityError | sq.ProgrammingError | sq.DataError | sq.NotSupportedError):
+                raise
+            raise LedgerUnavailableError(f"{self!r} cannot be used: {exc}", ledger=repr(self)) from exc
+
+    return wrapper
 
 
 class SQLiteLedger:
@@ -97,20 +126,32 @@ class SQLiteLedger:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._create()
+
+    def __repr__(self) -> str:
+        return f"SQLiteLedger({self.path!r})"
+
+    @property
+    def spool_key(self) -> str:
+        """Names this ledger's spool files (the same file from any process: same key)."""
+        return "sqlite-" + hashlib.sha256(os.path.realpath(self.path).encode()).hexdigest()[:16]
+
+    @_mapped
+    def _create(self) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
+            if "record_id" not in {row[1] for row in conn.execute("PRAGMA table_info(records)")}:
+                conn.execute("ALTER TABLE records ADD COLUMN record_id TEXT")
+            conn.execute(_RECORD_ID)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-
-    def __repr__(self) -> str:
-        return f"SQLiteLedger({self.path!r})"
 
     def _conn(self) -> sqlite3.Connection:
         local = self._local
@@ -125,15 +166,16 @@ class SQLiteLedger:
             self._conns.append(conn)
         return conn
 
-    def _write(self, r: UsageRecord | None, reservation_id: str | None) -> None:
-        """One transaction: insert ``r`` and its aggregates, delete the reservation."""
+    def _write(self, items: Sequence[tuple[UsageRecord | None, str | None]]) -> None:
+        """One transaction: insert each record and its aggregates, delete each reservation."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if r is not None:
-                self._insert(conn, r)
-            if reservation_id is not None:
-                conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+            for r, reservation_id in items:
+                if r is not None:
+                    self._insert(conn, r)
+                if reservation_id is not None:
+                    conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -144,7 +186,8 @@ class SQLiteLedger:
     def _insert(conn: sqlite3.Connection, r: UsageRecord) -> None:
         day = day_of(r.ts)
         units = 0 if r.cost is None else to_units(r.cost)
-        conn.execute(_INSERT, _row(r, day, units))
+        if conn.execute(_INSERT, _row(r, day, units)).rowcount == 0:
+            return  # already counted
         neurons = r.neurons or 0.0
         if units:
             rows = [(scope, day, units, 0.0) for scope in scopes_of(r.user, r.provider)]
@@ -154,9 +197,11 @@ class SQLiteLedger:
             conn.execute(_UPSERT_SPEND, ("g", day, 0, neurons))
 
     # -- Ledger ----------------------------------------------------------------------------
+    @_mapped
     def add(self, record: UsageRecord) -> None:
-        self._write(record, None)
+        self._write([(record, None)])
 
+    @_mapped
     def records(self, *, since: float | None = None) -> list[UsageRecord]:
         conn = self._conn()
         if since is None:
@@ -165,6 +210,7 @@ class SQLiteLedger:
             rows = conn.execute(_SELECT + " WHERE ts >= ? ORDER BY ts, id", (since,)).fetchall()
         return [_record(row) for row in rows]
 
+    @_mapped
     def spent(self, *, since: float, user: str | None = None, provider: str | None = None) -> Decimal:
         first, aligned = split_since(since)
         conn = self._conn()
@@ -184,6 +230,7 @@ class SQLiteLedger:
         row = conn.execute("SELECT COALESCE(SUM(units), 0) FROM spend WHERE scope = ? AND day >= ?", (scope, first_day))
         return int(row.fetchone()[0])
 
+    @_mapped
     def neurons(self, *, since: float) -> float:
         first, aligned = split_since(since)
         conn = self._conn()
@@ -206,6 +253,7 @@ class SQLiteLedger:
         self._local = threading.local()
 
     # -- BudgetStore -----------------------------------------------------------------------
+    @_mapped
     def try_reserve(
         self, checks: Sequence[SpendCheck], amount: Decimal, scopes: tuple[str, ...], *, now: float, ttl: float
     ) -> str | Rejection:
@@ -233,12 +281,29 @@ class SQLiteLedger:
                 conn.execute("ROLLBACK")
             raise
 
+    @_mapped
     def settle(self, record: UsageRecord, reservation_id: str | None) -> None:
-        self._write(record, reservation_id)
+        self._write([(record, reservation_id)])
 
+    @_mapped
+    def settle_many(self, items: Sequence[tuple[UsageRecord, str | None]]) -> None:
+        """:meth:`settle` for each ``(record, reservation id)``, in order, in one transaction."""
+        self._write(items)
+
+    @_mapped
     def release_reservation(self, reservation_id: str) -> None:
-        self._write(None, reservation_id)
+        self._write([(None, reservation_id)])
 
+    @_mapped
+    def renew_reservations(self, reservation_ids: Sequence[str], *, expires: float) -> int:
+        if not reservation_ids:
+            return 0
+        conn = self._conn()
+        marks = ", ".join("?" * len(reservation_ids))
+        cur = conn.execute(f"UPDATE reservations SET expires = ? WHERE id IN ({marks})", (expires, *reservation_ids))
+        return int(cur.rowcount)
+
+    @_mapped
     def mark_alert(self, key: str, *, expires: float) -> bool:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from decimal import Decimal
 
-from cfgateway.costs.ledger.base import Ledger, Rejection, SpendCheck, new_reservation_id
+from cfgateway.costs.ledger.base import Ledger, Rejection, SpendCheck, new_reservation_id, renew_in
 from cfgateway.costs.ledger.record import DAY_S, ZERO, UsageRecord, filters_of
 
 
@@ -44,6 +44,10 @@ class LocalStore:
     def release_reservation(self, reservation_id: str) -> None:
         with self._lock:
             self._reservations.pop(reservation_id, None)
+
+    def renew_reservations(self, reservation_ids: Sequence[str], *, expires: float) -> int:
+        with self._lock:
+            return renew_in(self._reservations, reservation_ids, expires)
 
     def mark_alert(self, key: str, *, expires: float) -> bool:
         with self._lock:
