@@ -8,6 +8,7 @@ Keys (under ``prefix``, default ``cfgateway``):
 - ``{p}:neurons``       hash day -> neurons (``HINCRBYFLOAT``)
 - ``{p}:res``           hash reservation id -> ``{"u": "units", "s": [scopes], "e": "expires"}``
 - ``{p}:alert:{key}``   alert marks (``SET NX`` with an expiry)
+- ``{p}:state:{key}``   key-value state (:mod:`cfgateway.costs.ledger.state`)
 
 A record, its aggregates and its reservation's release go in one Lua script (atomic, one round
 trip); a reservation is checked and stored by another, so concurrent callers cannot overshoot.
@@ -35,6 +36,7 @@ from cfgateway.costs.ledger.record import (
     split_since,
     to_units,
 )
+from cfgateway.costs.ledger.state import RedisState
 
 _RESERVE = """
 local prefix = ARGV[1]
@@ -101,7 +103,7 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisLedger:
+class RedisLedger(RedisState):
     """A ledger in Redis (``redis://host:port/db``, ``rediss://``, ``unix://``)."""
 
     def __init__(self, url: str, *, prefix: str = "cfgateway", max_connections: int = 50, client: Any = None) -> None:
