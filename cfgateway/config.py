@@ -44,6 +44,8 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "max_retries": ("CFGATEWAY_MAX_RETRIES",),
     "ledger": ("CFGATEWAY_LEDGER",),
     "catalog": ("CFGATEWAY_CATALOG",),
+    "alert_webhook": ("CFGATEWAY_ALERT_WEBHOOK",),
+    "alert_sinks": ("CFGATEWAY_ALERT_SINKS",),
 }
 
 # Provider keys, read only when byok=False (the gateway stores keys by default).
@@ -97,6 +99,10 @@ class Settings:
     ledger: str | None = field(default=None, repr=False)  # may hold a password: shown redacted by __repr__
     catalog: str | None = None
     profile: str | None = None
+    # Alerts and rollouts (values parsed by cfgateway.costs.alerts / cfgateway.routing.rollout):
+    alert_webhook: str | None = field(default=None, repr=False)  # a Slack hook URL holds its token: never shown
+    alert_sinks: Any = None  # "log,webhook" or ["log", "webhook"]
+    rollout: Mapping[str, Any] | None = None  # {candidate, stages, auto, gates...} for rollout_from_settings
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)

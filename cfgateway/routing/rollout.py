@@ -233,10 +233,55 @@ class RoutingPolicy:
         return RouteChoice(default, None, "default")
 
 
+_ROLLOUT_KEYS = {"candidate", "baseline", "stages", "auto", "name", "refresh", "check_every", "gates"}
+
+
+def rollout_from_settings(
+    settings: Any, ledger: Any, *, alerts: Callable[[AlertEvent], Any] | None = None
+) -> Rollout | None:
+    """The staged rollout a profile describes, or ``None`` when it has no ``rollout`` table::
+
+        [profiles.prod.rollout]
+        candidate = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+        baseline = "openai/gpt-4o-mini"      # optional: the chain's primary otherwise
+        stages = [10, 50, 100]
+        auto = true
+        min_similarity = 0.95                 # any Gates field, here or under [....rollout.gates]
+    """
+    table = getattr(settings, "rollout", None)
+    if not table:
+        return None
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"the rollout setting is a table (candidate, stages, gates...), got {table!r}")
+    conf = dict(table)
+    gate_names = set(Gates.__dataclass_fields__)
+    gate_values = dict(conf.pop("gates", None) or {})
+    gate_values.update({k: conf.pop(k) for k in list(conf) if k in gate_names})
+    unknown = sorted(set(conf) - _ROLLOUT_KEYS)
+    if unknown or not isinstance(conf.get("candidate"), str):
+        known = ", ".join(sorted(_ROLLOUT_KEYS | gate_names))
+        raise ConfigError(f"rollout setting: a candidate model string is required; unknown key(s) "
+                          f"{', '.join(unknown) or 'none'}; known: {known}")
+    return Rollout(conf["candidate"], old_route=conf.get("baseline"), stages=conf.get("stages", (10, 50, 100)),
+                   gates=Gates.from_dict(gate_values), ledger=ledger, name=conf.get("name"),
+                   auto=bool(conf.get("auto", False)), refresh=float(conf.get("refresh", 5.0)),
+                   check_every=float(conf.get("check_every", 30.0)), alerts=alerts)
+
+
 def order_routes(choice: RouteChoice, chain: Sequence[str]) -> list[str]:
     """The routes of one call: the chosen one first, then its fallbacks (or the chain's other routes)."""
     rest = choice.fallbacks if choice.fallbacks is not None else chain
     return list(dict.fromkeys([choice.model, *rest]))
 
 
-__all__ = ["BUCKETS", "Gates", "Rollout", "RouteChoice", "RoutingPolicy", "TierRule", "bucket", "order_routes"]
+__all__ = [
+    "BUCKETS",
+    "Gates",
+    "Rollout",
+    "RouteChoice",
+    "RoutingPolicy",
+    "TierRule",
+    "bucket",
+    "order_routes",
+    "rollout_from_settings",
+]

@@ -228,3 +228,21 @@ def test_two_processes_on_one_redis_agree_on_the_stage(redis_url: str) -> None:
             p.wait(10)
     state = open_ledger(redis_url).get_state(f"rollout:{NEW}")
     assert state and [h["action"] for h in json.loads(state)["history"]] == ["start", "advance"]
+
+
+def test_a_rollout_from_a_profile(tmp_path: Path) -> None:
+    from cfgateway.config import load_settings
+    from cfgateway.routing.rollout import rollout_from_settings
+
+    cfg = tmp_path / "cfgateway.toml"
+    cfg.write_text(f'[profiles.prod.rollout]\ncandidate = "{NEW}"\nbaseline = "{OLD}"\nstages = [5, 100]\n'
+                   'auto = true\nmin_samples = 50\n[profiles.prod.rollout.gates]\nmax_cost_ratio = 2.0\n')
+    led = MemoryLedger()
+    r = rollout_from_settings(load_settings(config_path=cfg, profile="prod", env={}), led)
+    assert r is not None and r.percent == 5 and r.old_route == OLD and r.staged is not None and r.staged.auto
+    gates = r.status().gates
+    assert (gates.min_samples, gates.max_cost_ratio, gates.min_similarity) == (50, 2.0, 0.95)
+    assert rollout_from_settings(load_settings(env={}), led) is None
+    cfg.write_text('[profiles.prod.rollout]\ncandidate = "x"\nstage = [5]\n')
+    with pytest.raises(ConfigError, match="unknown key.*stage.*known"):
+        rollout_from_settings(load_settings(config_path=cfg, profile="prod", env={}), led)
