@@ -6,6 +6,7 @@
     cfgateway chat MODEL "prompt"                         one chat call (settings from env / cfgateway.toml)
     cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY]
                                                           an OpenAI-compatible proxy (AutoGen, openai SDK)
+    cfgateway rollout status|report|advance|rollback [--ledger URL] [--name NAME] [--reason TEXT] [--json]
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cfgateway.cli import _chat, _costs, _emulate, _models, _proxy
+from cfgateway.cli import _chat, _costs, _emulate, _models, _proxy, _rollout
 from cfgateway.errors import CloudflareError
 
-COMMANDS = (_emulate, _models, _costs, _chat, _proxy)
+COMMANDS = (_emulate, _models, _costs, _chat, _proxy, _rollout)
 
 
 def build_parser() -> argparse.ArgumentParser:

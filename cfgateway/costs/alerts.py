@@ -137,6 +137,10 @@ class Alerts:
 
     __call__ = emit
 
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait for background sinks (webhooks) to deliver what is queued; False if one timed out."""
+        return all(sink.flush(timeout) for sink in self.sinks if isinstance(sink, WebhookSink))
+
     # -- sources ---------------------------------------------------------------------------
     def budget_hook(self) -> Callable[[BudgetAlert], None]:
         """An ``on_alert`` for :class:`~cfgateway.costs.budget.CostTracker` (already once per threshold per window)."""
