@@ -23,7 +23,8 @@ def _pick(store: Any, name: str | None) -> str:
     names = list_rollouts(store)
     if name is not None:
         if name not in names:
-            raise ConfigError(f"no rollout named {name!r} in this ledger (rollouts there: {', '.join(names) or 'none'})")
+            there = ", ".join(names) or "none"
+            raise ConfigError(f"no rollout named {name!r} in this ledger (rollouts there: {there})")
         return name
     if len(names) != 1:
         raise ConfigError("this ledger holds no rollout yet (an app creates it with Rollout(..., stages=, ledger=))"
