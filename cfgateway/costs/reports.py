@@ -93,7 +93,7 @@ class GroupStats:
 
     def add(self, r: UsageRecord) -> None:
         self.calls += 1
-        ok = r.outcome == "ok"
+        ok = r.succeeded  # "ok", or a shadow comparison whose candidate answered
         self.errors += not ok
         self.fallbacks += bool(r.fallback)
         self.cache_hits += r.cache_hit
