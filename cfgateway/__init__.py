@@ -76,16 +76,22 @@ _LAZY: dict[str, str] = {
     "TierRule": "cfgateway.routing.rollout",
     "RoutingPolicy": "cfgateway.routing.rollout",
     "CostTracker": "cfgateway.costs.budget",
+    "Gates": "cfgateway.routing.gates",
+    "AlertEvent": "cfgateway.costs.alerts",
+    "Alerts": "cfgateway.costs.alerts",
+    "WebhookSink": "cfgateway.costs.alerts",
 }
 
 if TYPE_CHECKING:
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
+    from cfgateway.costs.alerts import AlertEvent, Alerts, WebhookSink
     from cfgateway.costs.budget import Budget, CostTracker
     from cfgateway.costs.catalog import Catalog, ModelInfo, get_model, load_catalog
     from cfgateway.costs.ledger import UsageRecord, open_ledger
     from cfgateway.costs.pricing import cost_of
     from cfgateway.fallback import AllRoutesFailed, FallbackChain, build_client
+    from cfgateway.routing.gates import Gates
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
 
@@ -101,6 +107,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "APIError",
+    "AlertEvent",
+    "Alerts",
+    "Gates",
+    "WebhookSink",
     "AllRoutesFailed",
     "FallbackChain",
     "Rollout",

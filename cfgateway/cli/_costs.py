@@ -18,9 +18,9 @@ def _since(text: str | None) -> float | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from cfgateway.cli._dashboard import budgets_from_args
     from cfgateway.config import load_settings
     from cfgateway.costs.ledger import open_ledger
-    from cfgateway.cli._dashboard import budgets_from_args
     from cfgateway.costs.reports import build_report, plot_daily_costs, render
     from cfgateway.dashboard.figures import budget_lines
 

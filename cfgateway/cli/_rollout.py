@@ -35,7 +35,8 @@ def _pick(store: Any, name: str | None) -> str:
 def _status_text(state: Any) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(state.since))
     stages = ", ".join(f"{s:g}" for s in state.stages)
-    return (f"rollout {state.name}: {state.candidate} for {state.percent:g} % of users "
+    who = state.candidate if state.name == state.candidate else f"{state.name} ({state.candidate})"
+    return (f"rollout of {who}: {state.percent:g} % of users on it "
             f"(stages {stages}; status {state.status}; since {when} UTC; version {state.version})")
 
 

@@ -29,7 +29,8 @@ def rollout_event(before: RolloutState, after: RolloutState) -> AlertEvent:
     last = after.history[-1] if after.history else {}
     action, by, reason = last.get("action", "change"), last.get("by", "?"), last.get("reason", "")
     verb = {"advance": "advanced", "rollback": "rolled back"}.get(str(action), str(action))
-    msg = (f"rollout {after.name}: {after.candidate} {verb} from {before.percent:g} % to {after.percent:g} % "
+    who = after.candidate if after.name == after.candidate else f"{after.name} ({after.candidate})"
+    msg = (f"rollout of {who}: {verb} from {before.percent:g} % to {after.percent:g} % "
            f"of users (by {by}{': ' + reason if reason else ''})")
     fields = {"name": after.name, "candidate": after.candidate, "baseline": after.baseline, "action": action,
               "from": before.percent, "to": after.percent, "by": by, "reason": reason, "version": after.version}

@@ -14,13 +14,15 @@ against the candidate (:data:`NOT_CANDIDATE_FAULTS`).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 from cfgateway.costs.ledger.record import UsageRecord
 from cfgateway.errors import ConfigError
+from cfgateway.types import ChatResponse
 
 Action = Literal["advance", "hold", "rollback"]
 
@@ -180,6 +182,38 @@ def stage_stats(
     return stats
 
 
+def _last_record(x: Any) -> UsageRecord | None:
+    records = getattr(x, "records", None) or []
+    last = records[-1] if records else None
+    return last if isinstance(last, UsageRecord) else None
+
+
+def shadow_record(
+    candidate: ChatResponse | BaseException, baseline: ChatResponse, *, candidate_model: str,
+    similarity: float | None, ts: float | None = None, user: str | None = None,
+) -> UsageRecord:
+    """The ledger record of one shadow pair: the candidate's cost, latency and error (its own last
+    attempt record when it has one), the similarity, and the baseline's route, latency and cost.
+
+    ``similarity`` is ``None`` when the candidate failed. Add it with ``ledger.add(...)``; the
+    candidate's own call should not also be recorded in that ledger (use a client whose tracker keeps
+    another ledger), or its cost counts twice.
+    """
+    base = _last_record(baseline)
+    own = _last_record(candidate)
+    error = type(candidate).__name__ if isinstance(candidate, BaseException) else None
+    if own is None:
+        own = UsageRecord(ts=time.time() if ts is None else ts, model=candidate_model,
+                          provider=getattr(candidate, "provider", None) or candidate_model.split("/")[0],
+                          operation="chat")
+    return replace(
+        own, outcome="shadow", error=error, similarity=None if error else similarity, model=candidate_model,
+        baseline=baseline.model, baseline_latency_s=base.latency_s if base else None,
+        baseline_cost=base.cost if base else None, fallback=False, user=user if user is not None else own.user,
+        ts=own.ts if ts is None else ts,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     action: Action
@@ -222,4 +256,13 @@ def judge(stats: StageStats, gates: Gates, *, last_stage: bool = False) -> Verdi
                               f"({_pct(share)} of pairs >= {gates.min_similarity}), error rate {_pct(rate or 0.0)}")
 
 
-__all__ = ["NOT_CANDIDATE_FAULTS", "Action", "Gates", "StageStats", "Verdict", "judge", "stage_stats"]
+__all__ = [
+    "NOT_CANDIDATE_FAULTS",
+    "Action",
+    "Gates",
+    "StageStats",
+    "Verdict",
+    "judge",
+    "shadow_record",
+    "stage_stats",
+]

@@ -170,7 +170,8 @@ class RolloutReport:
 
     def render(self) -> str:
         s = self.state
-        lines = [f"rollout {s.name}: {s.candidate} for {s.percent:g} % of users"
+        who = s.candidate if s.name == s.candidate else f"{s.name} ({s.candidate})"
+        lines = [f"rollout of {who}: {s.percent:g} % of users on it"
                  + (f" (baseline {s.baseline})" if s.baseline else "") + f", status {s.status}",
                  f"{'stage':>7} {'from (UTC)':<17} {'samples':>7} {'mean sim':>8} {'p5 sim':>7} "
                  f"{'>=bar':>6} {'err %':>6} {'lat x':>6} {'cost x':>6}"]

@@ -49,7 +49,7 @@ def test_rollout_commands(cf_clean_env: None, tmp_path: Path, capsys: pytest.Cap
         led.add(UsageRecord(ts=time.time(), model=NEW, provider="workers-ai", operation="chat", outcome="shadow",
                             similarity=sim, baseline=OLD, latency_s=0.3, baseline_latency_s=0.3))
     assert main(["rollout", "status", "--ledger", url]) == 0
-    assert f"rollout {NEW}: {NEW} for 10 % of users" in capsys.readouterr().out
+    assert f"rollout of {NEW}: 10 % of users on it" in capsys.readouterr().out
 
     assert main(["rollout", "report", "--ledger", url]) == 0
     out = capsys.readouterr().out
@@ -59,7 +59,7 @@ def test_rollout_commands(cf_clean_env: None, tmp_path: Path, capsys: pytest.Cap
     monkeypatch.setenv("CFGATEWAY_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_address[1]}/hook")
     try:
         assert main(["rollout", "advance", "--ledger", url, "--reason", "report looks good"]) == 0
-        assert "for 50 % of users" in capsys.readouterr().out
+        assert "50 % of users on it" in capsys.readouterr().out
         assert main(["rollout", "rollback", "--ledger", url, "--json"]) == 0
         state = json.loads(capsys.readouterr().out)
         assert state["percent"] == 0 and state["status"] == "rolled_back"
