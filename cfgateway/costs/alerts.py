@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,12 +92,13 @@ class StoreSink:
         return f"StoreSink({self.store!r})"
 
     def __call__(self, event: AlertEvent) -> None:
-        for _ in range(20):  # compare-and-set: concurrent writers retry on a fresh list
+        for attempt in range(100):  # compare-and-set: concurrent writers retry on a fresh list
             raw = self.store.get_state(RECENT_KEY)
             items = json.loads(raw) if raw else []
             new = json.dumps([event.to_dict(), *items][: self.keep], separators=(",", ":"))
             if self.store.compare_and_set(RECENT_KEY, raw, new):
                 return
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))  # let the other writer finish
         logger.error("could not keep alert %r in %r: the recent list kept changing", event.message, self.store)
 
 

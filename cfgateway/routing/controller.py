@@ -53,6 +53,8 @@ def move(
             if s.status == "rolled_back":
                 _refuse(strict, f"rollout {s.name} is already rolled back")
                 return None
+            # guess: a rollback sends every user back (0 %) and holds until a person advances (to the
+            # first stage), rather than stepping back one stage and letting auto mode try again.
             return s.moved("rollback", 0.0, by=by, reason=reason, now=stages.clock())
         if action != "advance":
             raise ValueError(f"unknown rollout action {action!r}")

@@ -150,6 +150,7 @@ class StageStats:
                 self._cost[0] += r.cost
                 self._cost[1] += r.baseline_cost
         elif r.outcome not in NOT_CANDIDATE_FAULTS:
+            # guess: the candidate's live attempts count in its error rate (not only shadow pairs)
             self.live_calls += 1
             self.live_errors += not r.ok
 

@@ -10,6 +10,7 @@ are cut by.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,12 @@ from cfgateway.routing.gates import Gates, StageStats, Verdict, judge, stage_sta
 Status = Literal["active", "rolled_back"]
 INDEX_KEY = "rollout:index"
 HISTORY_MAX = 100
-_TRIES = 20
+_TRIES = 50
+
+
+def _pause(attempt: int) -> None:
+    """A short random wait after a lost compare-and-set, so the winner's write settles first."""
+    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
 
 
 def state_key(name: str) -> str:
@@ -124,16 +130,17 @@ class StageStore:
         raise RuntimeError(f"could not read or create rollout {self.name!r}")
 
     def _index(self) -> None:
-        for _ in range(_TRIES):
+        for attempt in range(_TRIES):
             raw = self.store.get_state(INDEX_KEY)
             names = json.loads(raw) if raw else []
             if self.name in names or self.store.compare_and_set(INDEX_KEY, raw, json.dumps([*names, self.name])):
                 return
+            _pause(attempt)
 
     def change(self, fn: Callable[[RolloutState], RolloutState | None]) -> tuple[RolloutState | None, bool]:
         """Apply ``fn`` to the stored state until the compare-and-set wins (``fn`` returning ``None``:
         nothing to do). Returns ``(state after, whether this call changed it)``."""
-        for _ in range(_TRIES):
+        for attempt in range(_TRIES):
             raw = self.store.get_state(self.key)
             if raw is None:
                 return None, False
@@ -142,6 +149,7 @@ class StageStore:
                 return RolloutState.from_json(raw), False
             if self.store.compare_and_set(self.key, raw, new.to_json()):
                 return new, True
+            _pause(attempt)
         raise RuntimeError(f"rollout {self.name!r}: the stored state kept changing; try again")
 
 
