@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: test demo lint typecheck bench redis clean
+.PHONY: test demo lint typecheck bench redis chromium clean
 
 # pip >= 25.1 reads PEP 735 dependency groups (`--group dev`); the venv's own pip may be older.
 $(PY):
@@ -22,13 +22,19 @@ redis:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "redis-server is missing: sudo apt-get install redis-server"; exit 1; fi; }
 
+# Debian's chromium for the dashboard's browser test (playwright drives it; it never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium"; exit 1; fi; }
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy cfgateway langchain_cfgateway llama_index_cfgateway examples bench
 
-test: $(STAMP) redis lint typecheck
+test: $(STAMP) redis chromium lint typecheck
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -54,11 +54,16 @@ _LAZY: dict[str, str] = {
     "TierRule": "cfgateway.routing.rollout",
     "RoutingPolicy": "cfgateway.routing.rollout",
     "CostTracker": "cfgateway.costs.budget",
+    "Gates": "cfgateway.routing.gates",
+    "AlertEvent": "cfgateway.costs.alerts",
+    "Alerts": "cfgateway.costs.alerts",
+    "WebhookSink": "cfgateway.costs.alerts",
 }
 
 if TYPE_CHECKING:
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
+    from cfgateway.costs.alerts import AlertEvent, Alerts, WebhookSink
     from cfgateway.costs.budget import Budget, CostTracker
     from cfgateway.costs.catalog import Catalog, ModelInfo, get_model, load_catalog
     from cfgateway.costs.ledger import UsageRecord, open_ledger
@@ -93,6 +98,7 @@ if TYPE_CHECKING:
         TransportError,
     )
     from cfgateway.fallback import FallbackChain, build_client
+    from cfgateway.routing.gates import Gates
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
     from cfgateway.types import (
@@ -128,6 +134,10 @@ __all__ = [
     "MidStreamError",
     "RouteSkipped",
     "APIError",
+    "AlertEvent",
+    "Alerts",
+    "Gates",
+    "WebhookSink",
     "AllRoutesFailed",
     "FallbackChain",
     "Rollout",

@@ -47,6 +47,8 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "catalog": ("CFGATEWAY_CATALOG",),
     "budget_fail_open": ("CFGATEWAY_BUDGET_FAIL_OPEN",),
     "spool_dir": ("CFGATEWAY_SPOOL_DIR",),
+    "alert_webhook": ("CFGATEWAY_ALERT_WEBHOOK",),
+    "alert_sinks": ("CFGATEWAY_ALERT_SINKS",),
 }
 
 # Provider keys, read only when byok=False (the gateway stores keys by default).
@@ -106,6 +108,10 @@ class Settings:
     spool_dir: str | None = None  # where unsent usage records wait (default: default_spool_dir())
     # Circuit breaker settings: defaults for every route plus {"routes": {model: {...}}} (routing.breaker).
     breaker: Mapping[str, Any] = field(default_factory=dict)
+    # Alerts and rollouts (values parsed by cfgateway.costs.alerts / cfgateway.routing.rollout):
+    alert_webhook: str | None = field(default=None, repr=False)  # a Slack hook URL holds its token: never shown
+    alert_sinks: Any = None  # "log,webhook" or ["log", "webhook"]
+    rollout: Mapping[str, Any] | None = None  # {candidate, stages, auto, gates...} for rollout_from_settings
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)

@@ -64,7 +64,8 @@ def main(question: str = "How much does a neuron cost?", **settings: Any) -> dic
     print(f"question: {question}")
     print("retrieved:\n" + _format(hits))
     print(f"answer: {answer}")
-    print(f"chat cost: ${cb.total_cost} for {cb.total_tokens} tokens ({cb.successful_requests} call)")
+    print(f"cost: ${cb.total_cost} for {cb.total_tokens} tokens ({cb.successful_requests} chat call, "
+          f"{cb.embedding_requests} embedding calls)")
     return {"answer": answer, "retrieved": hits, "callback": cb}
 
 

@@ -11,14 +11,16 @@ gateway cache HIT at $0). Any other chat model that reports ``usage_metadata`` (
 ``ChatAnthropic``, ...) is priced from cfgateway's catalog by its model name (``gpt-4o-mini`` ->
 ``openai/gpt-4o-mini``). A model without a price is never counted as $0: it is counted in
 ``unpriced_calls``, its ``by_model`` cost is ``None``, and a warning is logged once per model.
-Streams are counted once, when they end.
+Streams are counted once, when they end. Embeddings made with
+:class:`~langchain_cfgateway.CloudflareEmbeddings` inside the block are counted too (LangChain has no
+embedding callbacks: the embeddings class reports its records to the block directly).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -131,10 +133,24 @@ def _register_hook() -> None:
             _hook_registered = True
 
 
+def report_embeddings(records: Sequence[Any]) -> None:
+    """Count one embedding call's usage records in the :func:`get_cloudflare_callback` block around it.
+
+    LangChain fires no callbacks for embeddings, so :class:`~langchain_cfgateway.CloudflareEmbeddings`
+    reports here after each core call (the block's handler lives in a context variable, which LangChain
+    copies into its worker threads and asyncio copies into tasks)."""
+    handler = _callback_var.get()
+    if handler is not None and records:
+        with handler.lock:
+            handler.add_embedding_records(records)
+
+
 @contextmanager
 def get_cloudflare_callback() -> Iterator[CloudflareCostCallbackHandler]:
     """Count every chat-model call made inside the ``with`` block (sync, async, streamed, nested
-    chains, threads started by LangChain), like ``get_openai_callback``."""
+    chains, threads started by LangChain), like ``get_openai_callback``, and every
+    :class:`~langchain_cfgateway.CloudflareEmbeddings` call (``embedding_requests``, ``embedding_tokens``,
+    ``embedding_cost``; included in ``total_cost`` and ``total_tokens``)."""
     _register_hook()
     handler = CloudflareCostCallbackHandler()
     token = _callback_var.set(handler)

@@ -3,6 +3,7 @@
 Batches at the model's limit (from the catalog: 100 for bge, 32 for qwen3-embedding, 2048 for
 OpenAI), runs up to ``max_concurrency`` batches at once (threads for sync, tasks for async),
 keeps the input order, and rejects empty or oversized inputs before sending, naming the index.
+Each call's usage records are counted by an enclosing ``get_cloudflare_callback()`` block.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from langchain_cfgateway._connection import CloudflareConnection, refuse_unknown
+from langchain_cfgateway.callbacks import report_embeddings
 
 DEFAULT_EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5"
 
@@ -54,24 +56,40 @@ class CloudflareEmbeddings(CloudflareConnection, Embeddings):
             "pooling": self.pooling,
         }
 
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        try:
+            resp = self._client().embed(texts, **self._options())
+        except Exception as exc:
+            report_embeddings(getattr(exc, "records", None) or [])
+            raise
+        report_embeddings(resp.records)
+        return resp.vectors
+
+    async def _aembed(self, texts: list[str]) -> list[list[float]]:
+        try:
+            resp = await self._client().aembed(texts, **self._options())
+        except Exception as exc:
+            report_embeddings(getattr(exc, "records", None) or [])
+            raise
+        report_embeddings(resp.records)
+        return resp.vectors
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order. ``[]`` for ``[]``."""
         if isinstance(texts, list) and not texts:
             return []
-        return self._client().embed(texts, **self._options()).vectors
+        return self._embed(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self._client().embed([text], **self._options()).vectors[0]
+        return self._embed([text])[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         if isinstance(texts, list) and not texts:
             return []
-        resp = await self._client().aembed(texts, **self._options())
-        return resp.vectors
+        return await self._aembed(texts)
 
     async def aembed_query(self, text: str) -> list[float]:
-        resp = await self._client().aembed([text], **self._options())
-        return resp.vectors[0]
+        return (await self._aembed([text]))[0]
 
 
 __all__ = ["CloudflareEmbeddings"]

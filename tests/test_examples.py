@@ -24,7 +24,7 @@ def load(path: Path) -> ModuleType:
 
 
 def test_every_example_is_covered() -> None:
-    covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent"}
+    covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent", "rollout"}
     assert {p.stem for p in EXAMPLES} <= covered, "add a test for the new example"
 
 

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "cfgateway.fallback": 5,
     "cfgateway.emulator": 6,
     "cfgateway.proxy": 6,
+    "cfgateway.dashboard": 6,
     "cfgateway.__main__": 6,
     "cfgateway.cli": 6,
     "langchain_cfgateway": 7,

@@ -18,6 +18,7 @@ CFGATEWAY = {
     "load_catalog", "load_settings", "open_ledger", "resolve_route",
     "AllRoutesFailed", "FallbackChain", "Rollout", "RoutingPolicy", "TierRule", "build_client",
     "CircuitOpenError", "GatewayStepFailed", "IncompleteResponseError", "MidStreamError", "RouteSkipped",
+    "AlertEvent", "Alerts", "Gates", "WebhookSink",
 }
 
 # The core's own modules: what the layers above (adapters, proxy, emulator) may rely on.

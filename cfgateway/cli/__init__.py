@@ -2,10 +2,12 @@
 
     cfgateway emulate [--host 127.0.0.1] [--port 8787]   run the offline Cloudflare emulator
     cfgateway models [--kind chat|embed] [--json]        list the price/model catalog
-    cfgateway costs [--ledger URL] [--since DATE] [--format table|json|csv] [--plot costs.png]
+    cfgateway costs [--ledger URL] [--since DATE] [--format table|json|csv] [--plot costs.png] [--budget-…]
     cfgateway chat MODEL "prompt"                         one chat call (settings from env / cfgateway.toml)
     cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY]
                                                           an OpenAI-compatible proxy (AutoGen, openai SDK)
+    cfgateway rollout status|report|advance|rollback [--ledger URL] [--name NAME] [--reason TEXT] [--json]
+    cfgateway dashboard [--ledger URL] [--port 8050] [--budget-limit USD] [--budget-alerts 100,300,500]
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cfgateway.cli import _chat, _costs, _emulate, _models, _proxy
+from cfgateway.cli import _chat, _costs, _dashboard, _emulate, _models, _proxy, _rollout
 from cfgateway.errors import CloudflareError
 
-COMMANDS = (_emulate, _models, _costs, _chat, _proxy)
+COMMANDS = (_emulate, _models, _costs, _chat, _proxy, _rollout, _dashboard)
 
 
 def build_parser() -> argparse.ArgumentParser:

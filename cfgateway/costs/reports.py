@@ -93,7 +93,7 @@ class GroupStats:
 
     def add(self, r: UsageRecord) -> None:
         self.calls += 1
-        ok = r.outcome == "ok"
+        ok = r.succeeded  # "ok", or a shadow comparison whose candidate answered
         self.errors += not ok
         self.fallbacks += bool(r.fallback)
         self.cache_hits += r.cache_hit
@@ -314,8 +314,12 @@ def daily_costs_by_provider(records: Iterable[UsageRecord]) -> tuple[list[str], 
     return ordered, {p: [by_day.get(d, _ZERO) for d in ordered] for p, by_day in sorted(per.items())}
 
 
-def plot_daily_costs(records: Iterable[UsageRecord], path: str) -> None:
-    """Draw daily cost per provider (stacked bars, UTC days) to an image file (PNG by extension)."""
+def plot_daily_costs(
+    records: Iterable[UsageRecord], path: str, lines: Sequence[tuple[Decimal, str, str]] = ()
+) -> None:
+    """Draw daily cost per provider (stacked bars, UTC days) to an image file (PNG by extension), with
+    dashed horizontal ``lines`` ``(USD, label, kind)`` for daily budget limits (``"limit"``, red) and alert
+    thresholds (``"alert"``, orange)."""
     try:
         from matplotlib.figure import Figure  # lazy: optional extra, no pyplot / global backend
     except ImportError as exc:
@@ -328,9 +332,12 @@ def plot_daily_costs(records: Iterable[UsageRecord], path: str) -> None:
         heights = [float(v) for v in values]
         ax.bar(days, heights, bottom=bottom, label=provider)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    for value, label, kind in lines:
+        ax.axhline(float(value), color="#dc2626" if kind == "limit" else "#d97706", linestyle="--", linewidth=1.2,
+                   label=label)
     ax.set_ylabel("USD")
     ax.set_title("Daily cost per provider (UTC)")
-    if series:
+    if series or lines:
         ax.legend()
     ax.tick_params(axis="x", labelrotation=45)
     fig.tight_layout()

@@ -127,12 +127,16 @@ class CostTally:
 
     @property
     def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+        """Every token counted: chat prompt + completion, and embedding input (so it equals the sum of
+        ``by_model``'s lines; ``prompt_tokens`` and ``completion_tokens`` are the chat models' alone)."""
+        return self.prompt_tokens + self.completion_tokens + self.embedding_tokens
 
     def summary(self) -> str:
+        embedded = f"\tEmbedding Tokens: {self.embedding_tokens}\n" if self.embedding_tokens else ""
         text = (
             f"Tokens Used: {self.total_tokens}\n\tPrompt Tokens: {self.prompt_tokens}\n"
             f"\t\tPrompt Tokens Cached: {self.cached_tokens}\n\tCompletion Tokens: {self.completion_tokens}\n"
+            f"{embedded}"
             f"Successful Requests: {self.successful_requests}\nFailed Requests: {self.failed_requests}\n"
             f"Fallbacks: {self.fallbacks}\n"
         )
@@ -166,6 +170,7 @@ class CostTally:
             cost = self.price(r)
             self.embedding_requests += 1 if r.ok else 0
             self.embedding_tokens += r.input_tokens
+            self.neurons += r.neurons or 0.0
             if cost is not None:
                 self.embedding_cost += cost
             self._lines(r.model, r.provider, r.input_tokens, 0, 0, r.neurons, cost, 1 if r.ok else 0)

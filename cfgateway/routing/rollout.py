@@ -20,7 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfgateway.costs.alerts import AlertEvent
 from cfgateway.errors import ConfigError
+from cfgateway.routing.controller import StagedRollout
+from cfgateway.routing.gates import Gates, Verdict
+from cfgateway.routing.stages import RolloutReport, RolloutState, check_stages
 from cfgateway.types import CallContext
 
 BUCKETS = 10_000
@@ -32,30 +36,108 @@ def bucket(user_id: str, salt: str = "") -> int:
     return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
-@dataclass(frozen=True, slots=True)
 class Rollout:
-    """Send ``percent`` % of users to ``new_route``, the rest to ``old_route`` (default: the chain's primary).
+    """Send a share of users to ``new_route`` (the candidate), the rest to ``old_route`` (default: the
+    chain's primary).
+
+    Fixed: ``Rollout("@cf/…", 10)`` — 10 % of users, set in code. Staged:
+    ``Rollout("@cf/…", stages=[10, 50, 100], gates=Gates(...), ledger=open_ledger(url))`` — the
+    current stage lives in the ledger's store, so every process and host serves the same split, and it
+    moves by :meth:`advance` / :meth:`rollback`, ``cfgateway rollout advance|rollback``, or by itself
+    with ``auto=True`` when the gates pass (or fail; see :mod:`cfgateway.routing.gates`). Each move is
+    kept in the rollout's history and announced to ``alerts`` (default: the log, and the recent alerts in
+    the ledger). A process re-reads the stage every ``refresh`` seconds in the background.
 
     Calls without a user id stay on the old route (guess: a rollout should never surprise
     anonymous traffic; pass a session id as ``user`` to include it).
     """
 
-    new_route: str
-    percent: float
-    old_route: str | None = None
-    salt: str = ""
+    __slots__ = ("new_route", "old_route", "salt", "_percent", "staged")
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.percent <= 100:
-            raise ConfigError(f"rollout percent must be between 0 and 100, got {self.percent}")
+    def __init__(
+        self,
+        new_route: str,
+        percent: float | None = None,
+        old_route: str | None = None,
+        salt: str = "",
+        *,
+        stages: Sequence[float] | None = None,
+        gates: Gates | None = None,
+        ledger: Any = None,
+        name: str | None = None,
+        auto: bool = False,
+        refresh: float = 5.0,
+        check_every: float = 30.0,
+        alerts: Callable[[AlertEvent], Any] | None = None,
+    ) -> None:
+        self.new_route, self.old_route, self.salt = new_route, old_route, salt
+        self.staged: StagedRollout | None = None
+        if stages is None:
+            if percent is None:
+                raise ConfigError("Rollout needs a percent (Rollout(model, 10)) or stages (stages=[10, 50, 100])")
+            if not 0 <= percent <= 100:
+                raise ConfigError(f"rollout percent must be between 0 and 100, got {percent}")
+            self._percent = float(percent)
+            return
+        if percent is not None:
+            raise ConfigError("give a Rollout either percent= (fixed) or stages= (stored, moved by gates), not both")
+        from cfgateway.costs.ledger.memory import MemoryLedger  # a store for this process only
+
+        self._percent = 0.0
+        self.staged = StagedRollout(
+            name=name or new_route, candidate=new_route, baseline=old_route, stages=check_stages(stages),
+            gates=gates or Gates(), ledger=ledger if ledger is not None else MemoryLedger(), auto=auto,
+            refresh=refresh, check_every=check_every, alerts=alerts,
+        )
+
+    def __repr__(self) -> str:
+        if self.staged is None:
+            return f"Rollout({self.new_route!r}, {self._percent:g}, old_route={self.old_route!r})"
+        return f"Rollout({self.new_route!r}, stages={list(self.staged._initial.stages)}, ledger={self.staged.ledger!r})"
+
+    @property
+    def candidate(self) -> str:
+        return self.new_route
+
+    @property
+    def percent(self) -> float:
+        """The share of users on the new route now (a staged rollout's stage, from the store)."""
+        return self._percent if self.staged is None else self.staged.percent()
 
     def includes(self, user_id: str | None) -> bool:
-        if user_id is None or self.percent <= 0:
+        percent = self.percent
+        if user_id is None or percent <= 0:
             return False
-        return bucket(user_id, self.salt or self.new_route) < round(self.percent * BUCKETS / 100)
+        return bucket(user_id, self.salt or self.new_route) < round(percent * BUCKETS / 100)
 
     def choose(self, user_id: str | None, default: str) -> str:
         return self.new_route if self.includes(user_id) else (self.old_route or default)
+
+    # -- staged rollouts ---------------------------------------------------------------------
+    def _need_staged(self) -> StagedRollout:
+        if self.staged is None:
+            raise ConfigError("this Rollout has a fixed percent; pass stages=[...] (and ledger=) to move it")
+        return self.staged
+
+    def advance(self, reason: str = "") -> RolloutState:
+        """Move to the next stage now (from a rollback: to the first stage)."""
+        return self._need_staged().advance(reason)
+
+    def rollback(self, reason: str = "") -> RolloutState:
+        """Send every user back to the old route; the rollout holds until :meth:`advance`."""
+        return self._need_staged().rollback(reason)
+
+    def check(self, apply: bool | None = None) -> Verdict:
+        """The gates' verdict on the current stage (applied when ``apply``, default ``auto``)."""
+        return self._need_staged().check(apply)
+
+    def status(self) -> RolloutState:
+        return self._need_staged().state()
+
+    def report(self) -> RolloutReport:
+        """Per stage: samples, mean and p5 similarity, share of pairs >= the bar, error rate, latency and
+        cost ratios; the verdict with its reason (``print(r.report().render())``)."""
+        return self._need_staged().report()
 
 
 Matcher = Any  # a value (equality), a set/list/tuple/frozenset (membership) or a callable(value) -> bool
@@ -151,10 +233,55 @@ class RoutingPolicy:
         return RouteChoice(default, None, "default")
 
 
+_ROLLOUT_KEYS = {"candidate", "baseline", "stages", "auto", "name", "refresh", "check_every", "gates"}
+
+
+def rollout_from_settings(
+    settings: Any, ledger: Any, *, alerts: Callable[[AlertEvent], Any] | None = None
+) -> Rollout | None:
+    """The staged rollout a profile describes, or ``None`` when it has no ``rollout`` table::
+
+        [profiles.prod.rollout]
+        candidate = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+        baseline = "openai/gpt-4o-mini"      # optional: the chain's primary otherwise
+        stages = [10, 50, 100]
+        auto = true
+        min_similarity = 0.95                 # any Gates field, here or under [....rollout.gates]
+    """
+    table = getattr(settings, "rollout", None)
+    if not table:
+        return None
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"the rollout setting is a table (candidate, stages, gates...), got {table!r}")
+    conf = dict(table)
+    gate_names = set(Gates.__dataclass_fields__)
+    gate_values = dict(conf.pop("gates", None) or {})
+    gate_values.update({k: conf.pop(k) for k in list(conf) if k in gate_names})
+    unknown = sorted(set(conf) - _ROLLOUT_KEYS)
+    if unknown or not isinstance(conf.get("candidate"), str):
+        known = ", ".join(sorted(_ROLLOUT_KEYS | gate_names))
+        raise ConfigError(f"rollout setting: a candidate model string is required; unknown key(s) "
+                          f"{', '.join(unknown) or 'none'}; known: {known}")
+    return Rollout(conf["candidate"], old_route=conf.get("baseline"), stages=conf.get("stages", (10, 50, 100)),
+                   gates=Gates.from_dict(gate_values), ledger=ledger, name=conf.get("name"),
+                   auto=bool(conf.get("auto", False)), refresh=float(conf.get("refresh", 5.0)),
+                   check_every=float(conf.get("check_every", 30.0)), alerts=alerts)
+
+
 def order_routes(choice: RouteChoice, chain: Sequence[str]) -> list[str]:
     """The routes of one call: the chosen one first, then its fallbacks (or the chain's other routes)."""
     rest = choice.fallbacks if choice.fallbacks is not None else chain
     return list(dict.fromkeys([choice.model, *rest]))
 
 
-__all__ = ["BUCKETS", "Rollout", "RouteChoice", "RoutingPolicy", "TierRule", "bucket", "order_routes"]
+__all__ = [
+    "BUCKETS",
+    "Gates",
+    "Rollout",
+    "RouteChoice",
+    "RoutingPolicy",
+    "TierRule",
+    "bucket",
+    "order_routes",
+    "rollout_from_settings",
+]

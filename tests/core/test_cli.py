@@ -105,3 +105,46 @@ def test_client_kwargs_point_a_client_at_the_emulator(cf_emulator: Any, cf_clean
     assert kw["gateway_id"] == "gw" and kw["base_url"] == cf_emulator.base_url
     r = Client("@cf/meta/llama-3.1-8b-instruct", **kw).chat(ChatRequest([Message("user", "hi")]))
     assert r.text and "/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct" in cf_emulator.state.requests[0].path
+
+
+def _spend_ledger(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'plot.db'}"
+    ledger = open_ledger(url)
+    for day in range(3):
+        ledger.add(UsageRecord(ts=time.time() - day * 86400, model="openai/gpt-4o-mini", provider="openai",
+                               operation="chat", cost=Decimal("120")))
+    ledger.close()
+    return url
+
+
+def test_costs_plot_draws_budget_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import matplotlib.axes
+
+    drawn: list[tuple[float, str]] = []
+    real = matplotlib.axes.Axes.axhline
+
+    def spy(self: Any, y: float = 0, *args: Any, **kw: Any) -> Any:
+        drawn.append((y, kw.get("label")))
+        return real(self, y, *args, **kw)
+
+    url, png = _spend_ledger(tmp_path), tmp_path / "costs.png"
+    matplotlib.axes.Axes.axhline = spy  # type: ignore[method-assign]
+    try:
+        assert main(["costs", "--ledger", url, "--plot", str(png), "--budget-limit", "500",
+                     "--budget-alerts", "100,300"]) == 0
+    finally:
+        matplotlib.axes.Axes.axhline = real  # type: ignore[method-assign]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert drawn == [(500.0, "daily global limit $500.00"), (100.0, "daily global alert $100.00"),
+                     (300.0, "daily global alert $300.00")]
+    assert f"wrote {png}" in capsys.readouterr().err
+
+
+def test_costs_plot_without_matplotlib_names_the_extra(tmp_path: Path) -> None:
+    url = _spend_ledger(tmp_path)
+    code = ("import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.figure'] = None\n"
+            "from cfgateway.cli import main; raise SystemExit(main(sys.argv[1:]))")
+    out = subprocess.run([sys.executable, "-c", code, "costs", "--ledger", url, "--plot", str(tmp_path / "c.png")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "pip install 'cfgateway[plot]'" in out.stderr and "360" in out.stdout  # the table still printed

@@ -6,6 +6,7 @@
 ``"sqlite:///relative.db"`` or ``"sqlite:////absolute/path.db"`` -> :class:`SQLiteLedger` (one machine,
 many processes); ``"redis://host:port/db"`` (``rediss://``, ``unix://``) -> :class:`RedisLedger`
 (many hosts). ``sqlite3`` and ``redis`` are imported only when such a ledger is opened.
+Each also keeps a small key-value state (:class:`StateStore`: a rollout's stage, recent alerts).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cfgateway.costs.ledger.memory import MemoryLedger
 from cfgateway.costs.ledger.record import UsageRecord
 from cfgateway.costs.ledger.redis_ledger import RedisLedger
 from cfgateway.costs.ledger.sqlite_ledger import SQLiteLedger
+from cfgateway.costs.ledger.state import StateStore
 from cfgateway.errors import ConfigError
 
 _SQLITE = "sqlite://"
@@ -50,6 +52,7 @@ __all__ = [
     "Rejection",
     "SQLiteLedger",
     "SpendCheck",
+    "StateStore",
     "UsageRecord",
     "open_ledger",
 ]

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id, renew_in
 from cfgateway.costs.ledger.record import DAY_S, ZERO, UsageRecord, day_of, matches, scope_key, scopes_of, split_since
+from cfgateway.costs.ledger.state import MemoryState
 
 
-class MemoryLedger:
+class MemoryLedger(MemoryState):
     """Thread-safe, exact (Decimal), lost when the process ends. The default ledger."""
 
     def __init__(self) -> None:

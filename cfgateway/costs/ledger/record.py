@@ -59,6 +59,12 @@ class UsageRecord:
     # Identifies this record in every ledger: adding it twice (a spooled record replayed after a write whose
     # answer was lost) counts it once. Not part of equality.
     record_id: str = field(default_factory=new_id, compare=False)
+    # Shadow comparisons (outcome "shadow"; the record's own figures are the candidate's):
+    similarity: float | None = None  # cosine of the two answers' embeddings, or tool-call agreement (0..1)
+    baseline: str | None = None  # the route whose answer it was compared against
+    baseline_latency_s: float | None = None
+    baseline_cost: Decimal | None = None
+    error: str | None = None  # the candidate's error class name when it failed
 
     @property
     def total_tokens(self) -> int:
@@ -69,6 +75,16 @@ class UsageRecord:
         return self.outcome == "ok"
 
     @property
+    def shadow(self) -> bool:
+        """A shadow comparison (the candidate's side of a pair), not an answer the caller got."""
+        return self.outcome == "shadow"
+
+    @property
+    def succeeded(self) -> bool:
+        """An answer came back: ``ok``, or a shadow whose candidate did not fail."""
+        return self.outcome == "ok" or (self.outcome == "shadow" and self.error is None)
+
+    @property
     def cache_hit(self) -> bool:
         return (self.cache_status or "").upper() == "HIT"
 
@@ -76,6 +92,7 @@ class UsageRecord:
         """JSON-safe dict (``cost`` as a decimal string)."""
         d = {name: getattr(self, name) for name in _FIELDS}
         d["cost"] = None if self.cost is None else str(self.cost)
+        d["baseline_cost"] = None if self.baseline_cost is None else str(self.baseline_cost)
         d["tags"] = dict(self.tags)
         return d
 
@@ -84,6 +101,8 @@ class UsageRecord:
         kw = {k: d[k] for k in _FIELDS if k in d}
         cost = kw.get("cost")
         kw["cost"] = None if cost is None else Decimal(str(cost))
+        base = kw.get("baseline_cost")
+        kw["baseline_cost"] = None if base is None else Decimal(str(base))
         return cls(**kw)
 
 

@@ -9,6 +9,7 @@ Keys (under ``prefix``, default ``cfgateway``):
 - ``{p}:res``           hash reservation id -> ``{"u": "units", "s": [scopes], "e": "expires"}``
 - ``{p}:alert:{key}``   alert marks (``SET NX`` with an expiry)
 - ``{p}:rids:{day}``    set of the record ids counted that day (a replayed record counts once)
+- ``{p}:state:{key}``   key-value state (:mod:`cfgateway.costs.ledger.state`)
 
 A record, its aggregates and its reservation's release go in one Lua script (atomic, one round
 trip); a reservation is checked and stored by another, so concurrent callers cannot overshoot.
@@ -38,6 +39,7 @@ from cfgateway.costs.ledger.record import (
     split_since,
     to_units,
 )
+from cfgateway.costs.ledger.state import RedisState
 from cfgateway.errors import LedgerUnavailableError
 
 _RESERVE = """
@@ -122,7 +124,7 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisLedger:
+class RedisLedger(RedisState):
     """A ledger in Redis (``redis://host:port/db``, ``rediss://``, ``unix://``).
 
     Any Redis error (refused, reset, timed out, loading, read-only replica, script error) is raised as

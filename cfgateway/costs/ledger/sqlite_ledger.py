@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from cfgateway.costs.ledger._sqlite_shadow import SHADOW_COLUMNS, add_shadow_columns, shadow_values, with_shadow
 from cfgateway.costs.ledger.base import Rejection, SpendCheck, new_reservation_id
 from cfgateway.costs.ledger.record import (
     DAY_S,
@@ -31,6 +32,7 @@ from cfgateway.costs.ledger.record import (
     split_since,
     to_units,
 )
+from cfgateway.costs.ledger.state import SQLiteState
 from cfgateway.errors import LedgerUnavailableError
 
 if TYPE_CHECKING:
@@ -55,10 +57,11 @@ _RECORD_ID = "CREATE UNIQUE INDEX IF NOT EXISTS records_record_id ON records(rec
 _COLUMNS = (
     "ts, day, model, provider, operation, input_tokens, output_tokens, cached_tokens, neurons, cost, cost_units, "
     "latency_s, ttft_s, outcome, attempt, fallback, cache_status, log_id, stream, stream_complete, user_id, tags, "
-    "call_id, record_id"
+    "call_id, record_id, " + ", ".join(name for name, _ in SHADOW_COLUMNS)
 )
 # A record already counted (a spooled record replayed after a write whose answer was lost) is skipped.
-_INSERT = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 24)}) ON CONFLICT(record_id) DO NOTHING"
+_INSERT = (f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * (24 + len(SHADOW_COLUMNS)))}) "
+           "ON CONFLICT(record_id) DO NOTHING")
 _SELECT = f"SELECT {_COLUMNS} FROM records"
 # One row per (scope, UTC day): pico-USD spent and (on the "g" scope row) neurons used.
 _UPSERT_SPEND = (
@@ -75,19 +78,20 @@ def _row(r: UsageRecord, day: int, units: int) -> tuple[Any, ...]:
         r.latency_s, r.ttft_s, r.outcome, r.attempt, int(r.fallback), r.cache_status, r.log_id, int(r.stream),
         None if r.stream_complete is None else int(r.stream_complete), r.user,
         json.dumps(r.tags, default=str, separators=(",", ":")) if r.tags else None, r.call_id, r.record_id or None,
+        *shadow_values(r),
     )  # fmt: skip
 
 
 def _record(row: tuple[Any, ...]) -> UsageRecord:
     (ts, _day, model, provider, operation, inp, out, cached, neurons, cost, _units, latency, ttft, outcome, attempt,
-     fallback, cache_status, log_id, stream, complete, user, tags, call_id, record_id) = row  # fmt: skip
-    return UsageRecord(
+     fallback, cache_status, log_id, stream, complete, user, tags, call_id, record_id) = row[:24]  # fmt: skip
+    return with_shadow(row[24:], UsageRecord(
         ts=ts, model=model, provider=provider, operation=operation, input_tokens=inp or 0, output_tokens=out or 0,
         cached_tokens=cached or 0, neurons=neurons, cost=None if cost is None else Decimal(cost), latency_s=latency,
         ttft_s=ttft, outcome=outcome, attempt=attempt or 0, fallback=bool(fallback), cache_status=cache_status,
         log_id=log_id, stream=bool(stream), stream_complete=None if complete is None else bool(complete), user=user,
         tags=json.loads(tags) if tags else {}, call_id=call_id or "", record_id=record_id or "",
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 _P = ParamSpec("_P")
@@ -111,7 +115,7 @@ def _mapped(fn: Callable[Concatenate[SQLiteLedger, _P], _T]) -> Callable[Concate
     return wrapper
 
 
-class SQLiteLedger:
+class SQLiteLedger(SQLiteState):
     """A ledger in one SQLite file (created with its parent folders when missing)."""
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
@@ -147,6 +151,7 @@ class SQLiteLedger:
             if "record_id" not in {row[1] for row in conn.execute("PRAGMA table_info(records)")}:
                 conn.execute("ALTER TABLE records ADD COLUMN record_id TEXT")
             conn.execute(_RECORD_ID)
+            add_shadow_columns(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
