@@ -135,7 +135,8 @@ class APIError(CloudflareError):
         head = ", ".join(parts)
         tail = f" (model {self.model})" if self.model else ""
         ids = f" [log {self.log_id}]" if self.log_id else (f" [request {self.request_id}]" if self.request_id else "")
-        hint = _HINTS.get(type(self).__name__, "")
+        info = code_info(self.code)
+        hint = info.hint if info is not None and info.hint else _HINTS.get(type(self).__name__, "")
         return f"{head}: {self.message}{tail}{ids}{hint}"
 
 
@@ -247,11 +248,12 @@ class Code:
     retry: bool = False  # another attempt on the same route may succeed (after a wait)
     fallback: bool = False  # a chain sends the call to its next route by default
     credential: Credential | None = None  # the credential an auth error rejects
+    hint: str = ""  # the fix, appended to the message (replaces the error class's generic hint)
 
 
 def _c(cls: type[APIError], status: int, retry: bool = False, fallback: bool = False,
-       credential: Credential | None = None) -> Code:
-    return Code(cls, status, retry, fallback, credential)
+       credential: Credential | None = None, hint: str = "") -> Code:
+    return Code(cls, status, retry, fallback, credential, hint)
 
 
 #: The one table of Cloudflare error codes.
@@ -288,6 +290,24 @@ CODES: dict[int, Code] = {
     3008: _c(ServerError, 408, retry=True, fallback=True),
     2005: _c(ServerError, 502, retry=True, fallback=True),
     3043: _c(ServerError, 500, retry=True, fallback=True),  # guess: Workers AI internal error
+    # Vectorize v2 (vectorize-api.md §10). guess: the HTTP statuses of 3000/3002/3005 and the 400xx codes
+    # are not documented; these are only used for error objects that arrive without a status.
+    3000: _c(NotFoundError, 404, hint=" — no such Vectorize index: create it with create_index(dimensions=..., "
+             "metric=...) (or `wrangler vectorize create`), or check the index name and account id"),
+    3002: _c(BadRequestError, 409, hint=" — an active index already has this name: pick another name, or use "
+             "the existing index (create_index(..., exist_ok=True))"),
+    3005: _c(NotFoundError, 410, hint=" — this Vectorize index was deleted: create it again with "
+             "create_index(...) (a deleted index's name can be reused)"),
+    40006: _c(BadRequestError, 400, hint=" — the query vector's length must equal the index dimensions: "
+              "query with the embedding model the index was built with"),
+    40012: _c(BadRequestError, 400, hint=" — every vector's length must equal the index dimensions: use the "
+              "embedding model the index was created for, or create an index with matching dimensions"),
+    40025: _c(BadRequestError, 400, hint=" — topK is at most 100, and at most 50 with returnValues=true or "
+              "returnMetadata='all'"),
+    40026: _c(BadRequestError, 400, hint=" — the request body was refused: JSON bodies need "
+              "Content-Type: application/json; returnMetadata is 'none', 'indexed' or 'all'"),
+    971: _c(RateLimitError, 429, retry=True, hint=" — Cloudflare API rate limit (1,200 requests per 5 minutes): "
+            "send fewer, larger batches"),
 }
 
 
