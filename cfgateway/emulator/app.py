@@ -23,6 +23,7 @@ from cfgateway.emulator.gateway import call_upstream, gateway_headers, provider_
 from cfgateway.emulator.providers import Handler
 from cfgateway.emulator.reply import Reply, cf_error, gateway_error
 from cfgateway.emulator.state import EmulatorState, RecordedRequest
+from cfgateway.emulator.vectorize import vectorize_target
 from cfgateway.emulator.workers import chat_v1, embed_v1, models_search, run_native
 
 _ACCOUNT_RE = re.compile(r"^/client/v4/accounts/([^/]+)/(.*)$")
@@ -36,6 +37,8 @@ def _no_route(ctx: Ctx) -> Reply:
 
 def _client_v4_target(ctx: Ctx, rest: str) -> Handler | Reply:
     """The Workers AI handler for ``/client/v4/accounts/{acct}/{rest}``, or an error reply."""
+    if rest.startswith("vectorize/"):
+        return vectorize_target(ctx, rest[len("vectorize/") :])
     if rest == "ai/models/search":
         return models_search if ctx.method == "GET" else _method_not_allowed(ctx)
     if ctx.method != "POST":
@@ -132,6 +135,16 @@ def _parse(raw: bytes) -> tuple[Any, bool]:
         return None, False
 
 
+def _logged(raw: bytes, body: Any, ok: bool, headers: dict[str, str]) -> Any:
+    """What the request log shows as ``json``: the body, or the objects of an NDJSON body (Vectorize writes)."""
+    if ok or "ndjson" not in headers.get("content-type", ""):
+        return body
+    try:
+        return [json.loads(line) for line in raw.split(b"\n") if line.strip()]
+    except ValueError:
+        return None
+
+
 def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None = None) -> Starlette:
     """The emulator as an ASGI app; ``app.state.emulator`` is its :class:`EmulatorState`."""
     emu = state or EmulatorState(config or EmulatorConfig())
@@ -142,7 +155,8 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
         body, ok = _parse(raw)
         headers = dict(request.headers.items())
         path = request.scope["path"]
-        rec = RecordedRequest(request.method, path, dict(request.query_params), headers, body, time.time())
+        logged = _logged(raw, body, ok, headers)
+        rec = RecordedRequest(request.method, path, dict(request.query_params), headers, logged, time.time())
         emu.record(rec)
         ctx = Ctx(request.method, path, rec.query, headers, body, raw, ok, emu)
         reply = await dispatch(ctx)  # an invalid body arrives as None: handlers answer "bad input"

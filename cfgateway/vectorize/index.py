@@ -16,6 +16,7 @@ from cfgateway.vectorize.validate import (
     check_namespace,
     check_property,
 )
+from cfgateway.vectorize.waiting import UNKNOWN
 from cfgateway.vectorize.writes import IndexWrites
 
 if TYPE_CHECKING:
@@ -178,33 +179,37 @@ class VectorizeIndex(IndexWrites):
         """Make ``property_name`` filterable (``"string"``, ``"number"`` or ``"boolean"``). Only vectors written
         after it exists are in it: write older vectors again to index them."""
         call = wire.create_metadata_index(self.name, check_property(property_name), check_metadata_type(index_type))
+        before = self.info().processed_up_to_mutation if wait else UNKNOWN
         m = plans.index_mutation("metadata_index_create", self.name, self.client.send(call), property_name)
         if wait:
-            self.wait_for([m], timeout=timeout)
+            self._wait([m], timeout, before)
         return m
 
     async def acreate_metadata_index(self, property_name: str, index_type: str, *, wait: bool = True,
                                      timeout: float | None = None) -> Mutation:
         call = wire.create_metadata_index(self.name, check_property(property_name), check_metadata_type(index_type))
+        before = (await self.ainfo()).processed_up_to_mutation if wait else UNKNOWN
         m = plans.index_mutation("metadata_index_create", self.name, await self.client.asend(call), property_name)
         if wait:
-            await self.await_for([m], timeout=timeout)
+            await self._await([m], timeout, before)
         return m
 
     def delete_metadata_index(self, property_name: str, *, wait: bool = True, timeout: float | None = None
                               ) -> Mutation:
         call = wire.delete_metadata_index(self.name, check_property(property_name))
+        before = self.info().processed_up_to_mutation if wait else UNKNOWN
         m = plans.index_mutation("metadata_index_delete", self.name, self.client.send(call), property_name)
         if wait:
-            self.wait_for([m], timeout=timeout)
+            self._wait([m], timeout, before)
         return m
 
     async def adelete_metadata_index(self, property_name: str, *, wait: bool = True, timeout: float | None = None
                                      ) -> Mutation:
         call = wire.delete_metadata_index(self.name, check_property(property_name))
+        before = (await self.ainfo()).processed_up_to_mutation if wait else UNKNOWN
         m = plans.index_mutation("metadata_index_delete", self.name, await self.client.asend(call), property_name)
         if wait:
-            await self.await_for([m], timeout=timeout)
+            await self._await([m], timeout, before)
         return m
 
     def list_metadata_indexes(self) -> list[MetadataIndex]:

@@ -13,6 +13,13 @@ How it decides (# guess: the assumptions, since the contract leaves them open):
 * Reads (query, get_by_ids) may lag ``processedUpToMutation``; returning only once a read shows the write gives
   read-after-write. We assume a query sees a mutation once get_by_ids does (both read the same index snapshot),
   and that a mutation becomes visible as a whole, so a sample of its ids stands for all of them.
+* A read that already shows the written state proves nothing before processing has moved on (an upsert of
+  identical content, a delete of absent ids; and a re-upsert that only serves to enter a new metadata index
+  looks the same). So when the value reported *before* the write is known (``baseline``, read by writes with
+  ``wait=True``), a mutation counts as done only once the reported value differs from it — some batch was
+  processed after the write was accepted; mutations are applied in order (write-ahead log), so with no other
+  writes pending that batch holds ours. Without a baseline (:meth:`wait_for` on mutations written with
+  ``wait=False``), any processed mutation lets the reads decide.
 * Once the info names the mutation itself, reads are given ``reached_grace`` seconds to catch up; after that the
   wait ends with a warning (a later write by someone else to the same ids would otherwise hold it to the deadline).
 * Past ``timeout`` seconds the plan raises :class:`cfgateway.TimeoutError` naming the mutation(s).
@@ -32,7 +39,8 @@ from cfgateway.vectorize.types import IndexInfo, MetadataIndex, Mutation, Vector
 
 log = logging.getLogger("cfgateway.vectorize")
 
-_UNSEEN = object()
+_UNSEEN: Any = object()
+UNKNOWN: Any = _UNSEEN  # "no baseline": the reported value before the write was not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +142,10 @@ def _timeout(pending: dict[str, Mutation], policy: WaitPolicy, reported: Any) ->
     )
 
 
-def wait_plan(mutations: Sequence[Mutation], policy: WaitPolicy, clock: Callable[[], float] = time.monotonic
-              ) -> Plan:
-    """Steps that end once every mutation's effect is readable (see the module docstring)."""
+def wait_plan(mutations: Sequence[Mutation], policy: WaitPolicy, clock: Callable[[], float] = time.monotonic,
+              baseline: Any = UNKNOWN) -> Plan:
+    """Steps that end once every mutation's effect is readable (see the module docstring). ``baseline``: the
+    ``processedUpToMutation`` read before the writes were sent (``None`` = nothing processed yet)."""
     pending = {m.id: m for m in mutations}
     deadline = clock() + policy.timeout
     interval, last, quiet = policy.poll_initial, _UNSEEN, 0
@@ -147,7 +156,8 @@ def wait_plan(mutations: Sequence[Mutation], policy: WaitPolicy, clock: Callable
         if now_seen in pending:
             reached.setdefault(now_seen, clock())
         changed, last = now_seen != last, now_seen
-        if now_seen is not None and (changed or quiet >= policy.recheck_every or reached):
+        moved = now_seen is not None and (baseline is UNKNOWN or now_seen != baseline)
+        if moved and (changed or quiet >= policy.recheck_every or reached):
             quiet = 0
             for mid in (yield from _check(pending)):
                 pending.pop(mid, None)
@@ -168,4 +178,6 @@ def wait_plan(mutations: Sequence[Mutation], policy: WaitPolicy, clock: Callable
         interval = min(interval * policy.backoff, policy.poll_max)
 
 
-__all__ = ["GetInfo", "GetMetadataIndexes", "GetVectors", "Sleep", "Step", "WaitPolicy", "sample", "wait_plan"]
+__all__ = [
+    "UNKNOWN", "GetInfo", "GetMetadataIndexes", "GetVectors", "Sleep", "Step", "WaitPolicy", "sample", "wait_plan",
+]

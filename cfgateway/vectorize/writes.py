@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from cfgateway.vectorize import plans, wire
 from cfgateway.vectorize.types import IndexConfig, IndexInfo, MetadataIndex, Mutation, Vector
-from cfgateway.vectorize.waiting import GetInfo, GetMetadataIndexes, GetVectors, Sleep, Step, WaitPolicy, wait_plan
+from cfgateway.vectorize.waiting import (
+    UNKNOWN,
+    GetInfo,
+    GetMetadataIndexes,
+    GetVectors,
+    Sleep,
+    Step,
+    WaitPolicy,
+    wait_plan,
+)
 
 if TYPE_CHECKING:
     from cfgateway.vectorize.client import VectorizeClient
@@ -113,6 +122,7 @@ class IndexWrites:
         """Write ``batches`` (an iterable, consumed lazily: the next batch may be computed while earlier ones
         upload) in requests of at most 5,000 vectors, ``client.max_concurrency`` at a time."""
         dims = self.config().dimensions
+        before = self.info().processed_up_to_mutation if wait else UNKNOWN
         limit = self.client.max_concurrency
         results: dict[int, Mutation] = {}
         inflight: set[Future[tuple[int, Mutation]]] = set()
@@ -140,12 +150,13 @@ class IndexWrites:
             pool.shutdown(wait=True, cancel_futures=True)
         mutations = [results[i] for i in sorted(results)]
         if wait:
-            self.wait_for(mutations, timeout=timeout)
+            self._wait(mutations, timeout, before)
         return mutations
 
     async def awrite_batches(self, kind: str, batches: Batches, *, wait: bool = True,
                              timeout: float | None = None) -> list[Mutation]:
         dims = (await self.aconfig()).dimensions
+        before = (await self.ainfo()).processed_up_to_mutation if wait else UNKNOWN
         limit = self.client.max_concurrency
         results: dict[int, Mutation] = {}
         tasks: set[asyncio.Task[tuple[int, Mutation]]] = set()
@@ -171,29 +182,33 @@ class IndexWrites:
             raise
         mutations = [results[i] for i in sorted(results)]
         if wait:
-            await self.await_for(mutations, timeout=timeout)
+            await self._await(mutations, timeout, before)
         return mutations
 
     # -- delete ----------------------------------------------------------------------------------------------
     def delete_by_ids(self, ids: Sequence[str], *, wait: bool = True, timeout: float | None = None
                       ) -> list[Mutation]:
         """Delete vectors by id (ids that do not exist are ignored by the service)."""
+        chunks = plans.id_chunks(plans.check_unique_ids(ids))
+        before = self.info().processed_up_to_mutation if wait and chunks else UNKNOWN
         out = []
-        for chunk in plans.id_chunks(plans.check_unique_ids(ids)):
+        for chunk in chunks:
             mid = self.client.send(wire.delete_by_ids(self.name, chunk))
             out.append(plans.delete_mutation(self.name, mid, chunk, self.client.wait_policy.sample))
         if wait:
-            self.wait_for(out, timeout=timeout)
+            self._wait(out, timeout, before)
         return out
 
     async def adelete_by_ids(self, ids: Sequence[str], *, wait: bool = True, timeout: float | None = None
                              ) -> list[Mutation]:
+        chunks = plans.id_chunks(plans.check_unique_ids(ids))
+        before = (await self.ainfo()).processed_up_to_mutation if wait and chunks else UNKNOWN
         out = []
-        for chunk in plans.id_chunks(plans.check_unique_ids(ids)):
+        for chunk in chunks:
             mid = await self.client.asend(wire.delete_by_ids(self.name, chunk))
             out.append(plans.delete_mutation(self.name, mid, chunk, self.client.wait_policy.sample))
         if wait:
-            await self.await_for(out, timeout=timeout)
+            await self._await(out, timeout, before)
         return out
 
     # -- waiting ---------------------------------------------------------------------------------------------
@@ -235,19 +250,25 @@ class IndexWrites:
     def wait_for(self, mutations: Sequence[Mutation], *, timeout: float | None = None) -> None:
         """Return once every mutation's effect is readable; :class:`cfgateway.TimeoutError` past ``timeout``
         (default: the client's ``wait_policy.timeout``) naming the mutation. See :mod:`cfgateway.vectorize.waiting`."""
+        self._wait(mutations, timeout, UNKNOWN)
+
+    async def await_for(self, mutations: Sequence[Mutation], *, timeout: float | None = None) -> None:
+        await self._await(mutations, timeout, UNKNOWN)
+
+    def _wait(self, mutations: Sequence[Mutation], timeout: float | None, baseline: Any) -> None:
         if not mutations:
             return
-        plan, answer = wait_plan(mutations, self._policy(timeout)), None
+        plan, answer = wait_plan(mutations, self._policy(timeout), baseline=baseline), None
         try:
             while True:
                 answer = self._step(plan.send(answer))
         except StopIteration:
             return
 
-    async def await_for(self, mutations: Sequence[Mutation], *, timeout: float | None = None) -> None:
+    async def _await(self, mutations: Sequence[Mutation], timeout: float | None, baseline: Any) -> None:
         if not mutations:
             return
-        plan, answer = wait_plan(mutations, self._policy(timeout)), None
+        plan, answer = wait_plan(mutations, self._policy(timeout), baseline=baseline), None
         try:
             while True:
                 answer = await self._astep(plan.send(answer))
