@@ -137,8 +137,8 @@ def _parse(raw: bytes) -> tuple[Any, bool]:
 
 def _logged(raw: bytes, body: Any, ok: bool, headers: dict[str, str]) -> Any:
     """What the request log shows as ``json``: the body, or the objects of an NDJSON body (Vectorize writes)."""
-    if ok or "ndjson" not in headers.get("content-type", ""):
-        return body
+    if "ndjson" not in headers.get("content-type", ""):
+        return body if ok else None
     try:
         return [json.loads(line) for line in raw.split(b"\n") if line.strip()]
     except ValueError:

@@ -213,7 +213,7 @@ def _routes() -> dict[tuple[str | None, str], dict[str, VHandler]]:
 
 def vectorize_target(ctx: Ctx, rest: str) -> Callable[[Ctx], Reply] | Reply:
     """The handler for ``.../accounts/{account}/vectorize/{rest}``, or an error reply (404 7003, 405 7001)."""
-    m, acct = _PATH.match(rest), _ACCOUNT.match(ctx.path)
+    m, acct = _PATH.match(rest.rstrip("/")), _ACCOUNT.match(ctx.path)  # a trailing slash is the same resource
     if m is None or acct is None:
         return err(404, 7003, f"Could not route to {ctx.path[:200]}, perhaps your object identifier is invalid?")
     name, tail = m.group(1), m.group(2) or ""
