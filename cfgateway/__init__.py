@@ -76,6 +76,8 @@ _LAZY: dict[str, str] = {
     "TierRule": "cfgateway.routing.rollout",
     "RoutingPolicy": "cfgateway.routing.rollout",
     "CostTracker": "cfgateway.costs.budget",
+    "VectorizeClient": "cfgateway.vectorize",
+    "VectorizeIndex": "cfgateway.vectorize",
 }
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ if TYPE_CHECKING:
     from cfgateway.fallback import AllRoutesFailed, FallbackChain, build_client
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
+    from cfgateway.vectorize import VectorizeClient, VectorizeIndex
 
 
 def __getattr__(name: str) -> Any:
@@ -149,6 +152,8 @@ __all__ = [
     "TransportError",
     "Usage",
     "UsageRecord",
+    "VectorizeClient",
+    "VectorizeIndex",
     "cost_of",
     "get_model",
     "load_catalog",

@@ -16,6 +16,7 @@ CFGATEWAY = {
     "ToolCall", "ToolCallChunk", "ToolSpec", "TransportError", "Usage", "UsageRecord", "cost_of", "get_model",
     "load_catalog", "load_settings", "open_ledger", "resolve_route",
     "AllRoutesFailed", "FallbackChain", "Rollout", "RoutingPolicy", "TierRule", "build_client",
+    "VectorizeClient", "VectorizeIndex",
 }
 
 
@@ -30,8 +31,14 @@ def test_cfgateway_all_is_pinned_and_importable() -> None:
     ("package", "names"),
     [
         ("langchain_cfgateway", {"ChatCloudflare", "CloudflareEmbeddings", "CloudflareCostCallbackHandler",
-                                 "get_cloudflare_callback"}),
-        ("llama_index_cfgateway", {"CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler"}),
+                                 "CloudflareVectorize", "get_cloudflare_callback"}),
+        ("llama_index_cfgateway", {"CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler",
+                                   "CloudflareVectorizeStore"}),
+        ("cfgateway.vectorize", {"IndexConfig", "IndexDescription", "IndexInfo", "MAX_BATCH", "MAX_TOP_K",
+                                 "MAX_TOP_K_WITH_DATA", "METRICS", "Match", "MetadataIndex", "Mutation", "PRESETS",
+                                 "Vector", "VectorIds", "VectorizeClient", "VectorizeIndex", "WaitPolicy", "cost_of",
+                                 "filter_properties", "higher_is_closer", "mmr", "monthly_cost", "relevance", "score",
+                                 "similarity", "to_filter"}),
     ],
 )
 def test_adapter_all_is_pinned(package: str, names: set[str]) -> None:
