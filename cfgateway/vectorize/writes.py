@@ -143,7 +143,8 @@ class IndexWrites:
         except BaseException as exc:
             for f in inflight:
                 f.cancel()
-            results.update(f.result() for f in inflight if f.done() and not f.cancelled() and f.exception() is None)
+            wait_futures(inflight)  # requests already on the wire finish: their mutations are reported too
+            results.update(f.result() for f in inflight if not f.cancelled() and f.exception() is None)
             _attach(exc, results)
             raise
         finally:
