@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -124,27 +125,22 @@ def check_metadata(metadata: Any, vector_id: str = "") -> dict[str, Any] | None:
 
 def check_values(values: Any, dimensions: int | None = None, vector_id: str = "") -> list[float]:
     try:
-        out = [_number(v) for v in values]
-    except (TypeError, ValueError):
+        if isinstance(values, str | bytes):
+            raise TypeError("a string")
+        floats = array("d", values)  # C speed; refuses str and None (bool counts as 0/1, as in Python)
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInputError(f"values of vector {vector_id!r} must be a list of finite numbers") from None
-    if not out or len(out) > MAX_DIMENSIONS:
-        raise InvalidInputError(f"vector {vector_id!r} has {len(out)} dimensions; Vectorize takes 1 to "
+    if not math.isfinite(math.fsum(floats)) and not all(map(math.isfinite, floats)):
+        raise InvalidInputError(f"values of vector {vector_id!r} must be a list of finite numbers")
+    if not floats or len(floats) > MAX_DIMENSIONS:
+        raise InvalidInputError(f"vector {vector_id!r} has {len(floats)} dimensions; Vectorize takes 1 to "
                                 f"{MAX_DIMENSIONS}")
-    if dimensions is not None and len(out) != dimensions:
+    if dimensions is not None and len(floats) != dimensions:
         raise InvalidInputError(
-            f"vector {vector_id!r} has {len(out)} dimensions but the index has {dimensions}: use the embedding "
+            f"vector {vector_id!r} has {len(floats)} dimensions but the index has {dimensions}: use the embedding "
             "model the index was created for, or an index with matching dimensions"
         )
-    return out
-
-
-def _number(v: Any) -> float:
-    if isinstance(v, bool | str | bytes) or v is None:
-        raise TypeError("not a number")
-    f = float(v)
-    if not math.isfinite(f):
-        raise ValueError("not finite")
-    return f
+    return floats.tolist()
 
 
 def check_dimensions(dimensions: Any) -> int:

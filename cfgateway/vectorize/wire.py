@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -59,6 +60,28 @@ class Call:
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+@cache
+def _orjson_dumps() -> Callable[[Any], bytes] | None:
+    """``orjson.dumps`` when the optional ``cfgateway[fast]`` extra is installed (~5x faster on float arrays)."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    dumps: Callable[[Any], bytes] = orjson.dumps
+    return dumps
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    """One NDJSON line. orjson when installed; what it refuses (integers beyond 64 bits) goes to ``json``."""
+    fast = _orjson_dumps()
+    if fast is not None:
+        try:
+            return fast(obj)
+        except TypeError:
+            pass
+    return _dumps(obj)
 
 
 def _json_call(path: str, op: str, index: str | None, body: Any, parse: Callable[[Any], Any],
@@ -219,7 +242,7 @@ def vector_line(v: Vector) -> bytes:
         obj["namespace"] = v.namespace
     if v.metadata is not None:
         obj["metadata"] = v.metadata
-    return _dumps(obj)
+    return _line(obj)
 
 
 def split_lines(lines: Sequence[bytes], max_count: int = MAX_BATCH, max_bytes: int = MAX_UPLOAD_BYTES

@@ -62,7 +62,7 @@ def test_values_and_dimensions() -> None:
     assert v.check_values([1, 2.5], 2) == [1.0, 2.5]
     with pytest.raises(InvalidInputError, match="has 3 dimensions but the index has 2"):
         v.check_values([1, 2, 3], 2, "x")
-    for bad in [[float("inf")], ["1"], [True], []]:
+    for bad in [[float("inf")], [float("nan"), 1.0], ["1"], [None], "12", []]:
         with pytest.raises(InvalidInputError):
             v.check_values(bad)
     with pytest.raises(InvalidInputError, match="1 to 1536"):
