@@ -169,7 +169,8 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
 
 
 def control_routes(emu: EmulatorState) -> list[Route]:
-    """``/__emulator/{faults,requests,reset,health}`` for driving the emulator over HTTP."""
+    """``/__emulator/{faults,requests,reset,health,vectorize}`` for driving the emulator over HTTP
+    (``vectorize``: GET or POST the Vectorize switches, e.g. ``{"delay_s": 1.0}``)."""
 
     async def faults(request: Request) -> Response:
         if request.method == "DELETE":
@@ -198,7 +199,16 @@ def control_routes(emu: EmulatorState) -> list[Route]:
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def vectorize(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                emu.vectorize.update(await request.json())
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(emu.vectorize.settings_dict())
+
     return [
+        Route("/__emulator/vectorize", vectorize, methods=["GET", "POST"]),
         Route("/__emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/__emulator/requests", requests, methods=["GET", "DELETE"]),
         Route("/__emulator/reset", reset, methods=["POST"]),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 
@@ -100,6 +100,27 @@ class VectorizeState:
             self.indexes.clear()
             self.deleted.clear()
             self.cursors.clear()
+
+    def settings_dict(self) -> dict[str, Any]:
+        return asdict(self.settings)
+
+    def update(self, changes: Any) -> None:
+        """Change switches from JSON (the control endpoint); unknown names or wrong types are a ValueError."""
+        if not isinstance(changes, dict):
+            raise ValueError("expected a JSON object of Vectorize settings")
+        kinds = {f.name: type(getattr(self.settings, f.name)) for f in fields(VectorizeSettings)}
+        for name, value in changes.items():
+            want = kinds.get(name)
+            if want is None:
+                raise ValueError(f"unknown Vectorize setting {name!r}; known: {', '.join(sorted(kinds))}")
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not want:
+                raise ValueError(f"Vectorize setting {name!r} takes a {want.__name__}")
+        with self.lock:
+            self.settings = replace(self.settings, **changes)
+            for name in ("delay_s", "read_lag_s"):
+                setattr(self.settings, name, float(getattr(self.settings, name)))
 
     # -- mutations --------------------------------------------------------------------------------------
     def enqueue(self, index: EmuIndex, kind: str, payload: Any) -> str:

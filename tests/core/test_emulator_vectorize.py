@@ -181,3 +181,15 @@ def test_faults_and_the_request_log_cover_vectorize(http: httpx.Client, server: 
     logged = [r for r in server.state.requests if r.path.endswith("/upsert")]
     assert logged[0].json == [{"id": "a", "values": [1, 0, 0]}] and logged[0].status == 200
     assert "tok" not in repr(logged[0])
+
+
+def test_switches_over_the_control_endpoint(server: EmulatorServer) -> None:
+    server.state.clear()
+    with httpx.Client(base_url=server.url, timeout=5) as c:
+        assert c.get("/__emulator/vectorize").json()["delay_s"] == 0.0
+        assert c.post("/__emulator/vectorize", json={"delay_s": 2, "report": "batch_id"}).json()["delay_s"] == 2.0
+        assert server.state.vectorize.settings.report == "batch_id"
+        assert c.post("/__emulator/vectorize", json={"delay": 1}).status_code == 400
+        assert c.post("/__emulator/vectorize", json={"delay_s": "1"}).status_code == 400
+        c.post("/__emulator/reset")
+    assert server.state.vectorize.settings.delay_s == 0.0
