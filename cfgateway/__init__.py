@@ -58,6 +58,8 @@ _LAZY: dict[str, str] = {
     "AlertEvent": "cfgateway.costs.alerts",
     "Alerts": "cfgateway.costs.alerts",
     "WebhookSink": "cfgateway.costs.alerts",
+    "VectorizeClient": "cfgateway.vectorize",
+    "VectorizeIndex": "cfgateway.vectorize",
 }
 
 if TYPE_CHECKING:
@@ -116,6 +118,7 @@ if TYPE_CHECKING:
         ToolSpec,
         Usage,
     )
+    from cfgateway.vectorize import VectorizeClient, VectorizeIndex
 
 
 def __getattr__(name: str) -> Any:
@@ -187,6 +190,8 @@ __all__ = [
     "TransportError",
     "Usage",
     "UsageRecord",
+    "VectorizeClient",
+    "VectorizeIndex",
     "cost_of",
     "get_model",
     "load_catalog",

@@ -33,17 +33,16 @@
 Every :class:`APIError` carries ``status``, ``code`` (Cloudflare's ``errors[].code``),
 ``message``, ``request_id``/``log_id`` and the model string — never a token.
 
-:data:`CODES` is the one table of Cloudflare error codes: class, HTTP status, whether a retry on the
-same route may help, whether a chain falls back by default, and which credential an auth code rejects.
-The HTTP layer (retries), the wire modules (error events) and the fallback policy all read it.
+:data:`cfgateway.error_codes.CODES` is the one table of Cloudflare error codes: class, HTTP status, whether a
+retry on the same route may help, whether a chain falls back by default, which credential an auth code
+rejects, and the fix to name. The HTTP layer, the wire modules and the fallback policy all read it.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 
 class CloudflareError(Exception):
@@ -145,6 +144,8 @@ class IncompleteResponseError(ConnectionError):
 class APIError(CloudflareError):
     """An HTTP error answer from Cloudflare or a provider behind the gateway."""
 
+    hint: str = ""  # the class's generic fix; a code's own hint (cfgateway.error_codes) replaces it
+
     def __init__(
         self,
         message: str,
@@ -156,8 +157,10 @@ class APIError(CloudflareError):
         log_id: str | None = None,
         retry_after: float | None = None,
         body: str = "",
+        hint: str | None = None,
     ) -> None:
         self.message = message
+        self.hint = type(self).hint if hint is None else hint  # the fix, appended to the message
         self.status = status
         self.code = code
         self.model = model
@@ -174,12 +177,14 @@ class APIError(CloudflareError):
         head = ", ".join(parts)
         tail = f" (model {self.model})" if self.model else ""
         ids = f" [log {self.log_id}]" if self.log_id else (f" [request {self.request_id}]" if self.request_id else "")
-        hint = _HINTS.get(type(self).__name__, "")
-        return f"{head}: {self.message}{tail}{ids}{hint}"
+        return f"{head}: {self.message}{tail}{ids}{self.hint}"
 
 
 class AuthenticationError(APIError):
     """The token is missing, wrong, or lacks permission."""
+
+    hint = (" — check CLOUDFLARE_API_TOKEN (Workers AI Read+Edit) and, for an authenticated gateway,"
+            " CLOUDFLARE_AI_GATEWAY_TOKEN")
 
 
 class PermissionDeniedError(APIError):
@@ -197,6 +202,8 @@ class CapacityError(RateLimitError):
 class QuotaExceededError(RateLimitError):
     """Daily free neurons (3036) or gateway credits (2021) are used up."""
 
+    hint = " — upgrade to Workers Paid or add AI Gateway credits"
+
 
 class BadRequestError(APIError):
     """The request was rejected as invalid; every route would reject it the same way."""
@@ -205,9 +212,13 @@ class BadRequestError(APIError):
 class ContextLengthExceededError(BadRequestError):
     """The input is longer than the model's context window."""
 
+    hint = " — shorten the input or fall back to a model with a larger window"
+
 
 class NotFoundError(APIError):
     """Unknown model, account, gateway or path."""
+
+    hint = " — check the model string (`cfgateway models` lists known ones), account id and gateway id"
 
 
 class RequestTooLargeError(APIError):
@@ -264,121 +275,14 @@ class AllRoutesFailed(CloudflareError, ExceptionGroup):  # type: ignore[misc]
         return new
 
 
-_HINTS = {
-    "AuthenticationError": (
-        " — check CLOUDFLARE_API_TOKEN (Workers AI Read+Edit) and, for an authenticated gateway,"
-        " CLOUDFLARE_AI_GATEWAY_TOKEN"
-    ),
-    "NotFoundError": " — check the model string (`cfgateway models` lists known ones), account id and gateway id",
-    "QuotaExceededError": " — upgrade to Workers Paid or add AI Gateway credits",
-    "ContextLengthExceededError": " — shorten the input or fall back to a model with a larger window",
-}
-
-Credential = Literal["api_token", "gateway_token", "provider_key"]
-
-
-@dataclass(frozen=True, slots=True)
-class Code:
-    """What one Cloudflare error code means (docs/wire-notes.md §1.9, §3.9)."""
-
-    cls: type[APIError]
-    status: int  # the HTTP status it comes with (used for error objects that arrive without one)
-    retry: bool = False  # another attempt on the same route may succeed (after a wait)
-    fallback: bool = False  # a chain sends the call to its next route by default
-    credential: Credential | None = None  # the credential an auth error rejects
-
-
-def _c(cls: type[APIError], status: int, retry: bool = False, fallback: bool = False,
-       credential: Credential | None = None) -> Code:
-    return Code(cls, status, retry, fallback, credential)
-
-
-#: The one table of Cloudflare error codes.
-CODES: dict[int, Code] = {
-    10000: _c(AuthenticationError, 401, fallback=True, credential="api_token"),
-    9106: _c(AuthenticationError, 400, fallback=True, credential="api_token"),  # no auth header at all
-    2009: _c(AuthenticationError, 401, fallback=True, credential="gateway_token"),
-    5016: _c(PermissionDeniedError, 403, fallback=True),  # model terms: per model
-    5018: _c(PermissionDeniedError, 403, fallback=True),
-    5035: _c(PermissionDeniedError, 403, fallback=True),  # needs Workers Paid: per model
-    3023: _c(PermissionDeniedError, 403, fallback=True),
-    3041: _c(PermissionDeniedError, 403, fallback=True),
-    3040: _c(CapacityError, 429, retry=True, fallback=True),
-    3036: _c(QuotaExceededError, 429, fallback=True),  # daily free neurons: waiting does not help
-    2021: _c(QuotaExceededError, 402, fallback=True),  # gateway credits
-    2003: _c(RateLimitError, 429, retry=True, fallback=True),  # gateway rate limit
-    2041: _c(RateLimitError, 429, fallback=True),  # gateway spend limit: waiting does not help
-    5006: _c(BadRequestError, 400),
-    5004: _c(BadRequestError, 400),
-    3003: _c(BadRequestError, 400),
-    3039: _c(BadRequestError, 400),
-    2008: _c(BadRequestError, 400),
-    2040: _c(BadRequestError, 400),
-    5005: _c(BadRequestError, 405),
-    5019: _c(BadRequestError, 405),
-    7001: _c(BadRequestError, 405),
-    5007: _c(NotFoundError, 400),
-    3042: _c(NotFoundError, 404),
-    7000: _c(NotFoundError, 400),
-    7003: _c(NotFoundError, 404),
-    2001: _c(NotFoundError, 400),
-    3006: _c(RequestTooLargeError, 413),
-    3007: _c(ServerError, 408, retry=True, fallback=True),
-    3008: _c(ServerError, 408, retry=True, fallback=True),
-    2005: _c(ServerError, 502, retry=True, fallback=True),
-    3043: _c(ServerError, 500, retry=True, fallback=True),  # guess: Workers AI internal error
-}
-
-
-def code_info(code: int | None) -> Code | None:
-    return CODES.get(code) if code is not None else None
-
-
-_CONTEXT_MARKERS = (
-    "context length",
-    "context window",
-    "maximum context",
-    "too many tokens",
-    "input is too long",
-    "exceeds the maximum",
-    "context_length_exceeded",
-    "prompt is too long",
-    "too long for the model",
-)
-
-
-def error_class(status: int, code: int | None, message: str) -> type[APIError]:
-    """Pick the error class for an HTTP status, Cloudflare code and message."""
-    low = message.lower()
-    if status in (400, 413) and any(m in low for m in _CONTEXT_MARKERS):
-        return ContextLengthExceededError
-    info = code_info(code)
-    if info is not None:
-        return info.cls
-    if status in (401, 403):
-        return AuthenticationError if status == 401 or "auth" in low else PermissionDeniedError
-    if status == 429:
-        return RateLimitError
-    if status == 404:
-        return NotFoundError
-    if status == 413:
-        return RequestTooLargeError
-    if status >= 500:
-        return ServerError
-    return BadRequestError
-
-
 __all__ = [
-    "CODES",
-    "APIError",
+        "APIError",
     "AllRoutesFailed",
     "CircuitOpenError",
-    "Code",
     "GatewayStepFailed",
     "IncompleteResponseError",
     "MidStreamError",
     "RouteSkipped",
-    "code_info",
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
@@ -399,5 +303,4 @@ __all__ = [
     "StreamInterrupted",
     "TimeoutError",
     "TransportError",
-    "error_class",
 ]

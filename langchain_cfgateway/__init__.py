@@ -1,6 +1,6 @@
 """LangChain integration of cfgateway: Cloudflare Workers AI and any provider behind AI Gateway.
 
->>> from langchain_cfgateway import ChatCloudflare, CloudflareEmbeddings, get_cloudflare_callback
+>>> from langchain_cfgateway import ChatCloudflare, CloudflareEmbeddings, CloudflareVectorize, get_cloudflare_callback
 
 Names load on first use, so ``import langchain_cfgateway`` stays cheap.
 """
@@ -22,12 +22,14 @@ _LAZY: dict[str, str] = {
     "CloudflareEmbeddings": "langchain_cfgateway.embeddings",
     "CloudflareCostCallbackHandler": "langchain_cfgateway.callbacks",
     "get_cloudflare_callback": "langchain_cfgateway.callbacks",
+    "CloudflareVectorize": "langchain_cfgateway.vectorstores",
 }
 
 if TYPE_CHECKING:
     from langchain_cfgateway.callbacks import CloudflareCostCallbackHandler, get_cloudflare_callback
     from langchain_cfgateway.chat_models import ChatCloudflare
     from langchain_cfgateway.embeddings import CloudflareEmbeddings
+    from langchain_cfgateway.vectorstores import CloudflareVectorize
 
 
 def __getattr__(name: str) -> Any:
@@ -43,4 +45,5 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["ChatCloudflare", "CloudflareEmbeddings", "CloudflareCostCallbackHandler", "get_cloudflare_callback"]
+__all__ = ["ChatCloudflare", "CloudflareEmbeddings", "CloudflareCostCallbackHandler", "CloudflareVectorize",
+           "get_cloudflare_callback"]

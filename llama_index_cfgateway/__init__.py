@@ -1,6 +1,7 @@
 """LlamaIndex integration of cfgateway: Cloudflare Workers AI and any provider behind AI Gateway.
 
 >>> from llama_index_cfgateway import CloudflareLLM, CloudflareEmbedding, CloudflareCostHandler
+>>> from llama_index_cfgateway import CloudflareVectorizeStore
 
 Names load on first use, so ``import llama_index_cfgateway`` stays cheap.
 """
@@ -22,12 +23,14 @@ _LAZY: dict[str, str] = {
     "CloudflareLLM": "llama_index_cfgateway.llms",
     "CloudflareEmbedding": "llama_index_cfgateway.embeddings",
     "CloudflareCostHandler": "llama_index_cfgateway.callbacks",
+    "CloudflareVectorizeStore": "llama_index_cfgateway.vector_stores",
 }
 
 if TYPE_CHECKING:
     from llama_index_cfgateway.callbacks import CloudflareCostHandler
     from llama_index_cfgateway.embeddings import CloudflareEmbedding
     from llama_index_cfgateway.llms import CloudflareLLM
+    from llama_index_cfgateway.vector_stores import CloudflareVectorizeStore
 
 
 def __getattr__(name: str) -> Any:
@@ -43,4 +46,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler"]
+__all__ = ["CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler", "CloudflareVectorizeStore"]

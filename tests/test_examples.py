@@ -24,7 +24,8 @@ def load(path: Path) -> ModuleType:
 
 
 def test_every_example_is_covered() -> None:
-    covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent", "rollout"}
+    covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent", "rollout",
+               "vectorize_rag"}
     assert {p.stem for p in EXAMPLES} <= covered, "add a test for the new example"
 
 
@@ -43,3 +44,26 @@ def test_make_demo_script_runs_offline_with_no_credentials(tmp_path: Path) -> No
                          env=env, cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "offline emulator" in out.stdout and "usage:" in out.stdout and "vectors" in out.stdout
+
+
+def test_vectorize_rag_against_the_emulator(cf_emulator: Any, cf_clean_env: None,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    cf_emulator.state.vectorize.settings.delay_s = 0.2  # writes become readable only after processing
+    out = load(ROOT / "examples" / "vectorize_rag.py").main(account_id="acct", api_token="test-token",
+                                                             base_url=cf_emulator.base_url, cleanup=True)
+    assert [d.id for d in out["langchain"]["retrieved"]] == ["pricing", "vectorize"]  # the topic filter held
+    assert out["llamaindex"]["answer"].source_nodes[0].node.ref_doc_id == "pricing"
+    chats = [r for r in cf_emulator.state.requests if "llama-3.3" in r.path]
+    assert "A neuron costs $0.011" in chats[0].json["messages"][0]["content"]
+    assert set(out["costs"]) == {"chat", "embed", "vectorize"} and all(c and c > 0 for c in out["costs"].values())
+    ops = {r.tags.get("op") for r in out["tracker"].ledger.records() if r.operation == "vectorize"}
+    assert ops == {"upsert", "query"} and cf_emulator.state.vectorize.indexes == {}  # cleaned up
+    assert "cost of vectorize: $" in capsys.readouterr().out
+
+
+def test_vectorize_rag_runs_as_a_script_offline(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "vectorize_rag.py")], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "offline emulator" in out.stdout and "cost of vectorize: $" in out.stdout

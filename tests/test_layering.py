@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, int] = {
     "cfgateway.types": 1,
     "cfgateway.errors": 1,
+    "cfgateway.error_codes": 1,
     "cfgateway.config": 2,
     "cfgateway.wire": 2,
     "cfgateway.costs.catalog": 2,
@@ -21,6 +22,7 @@ LAYERS: dict[str, int] = {
     "cfgateway.client": 5,
     "cfgateway.calls": 5,
     "cfgateway.fallback": 5,
+    "cfgateway.vectorize": 5,
     "cfgateway.emulator": 6,
     "cfgateway.proxy": 6,
     "cfgateway.dashboard": 6,

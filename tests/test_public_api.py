@@ -19,19 +19,21 @@ CFGATEWAY = {
     "AllRoutesFailed", "FallbackChain", "Rollout", "RoutingPolicy", "TierRule", "build_client",
     "CircuitOpenError", "GatewayStepFailed", "IncompleteResponseError", "MidStreamError", "RouteSkipped",
     "AlertEvent", "Alerts", "Gates", "WebhookSink",
+    "VectorizeClient", "VectorizeIndex",
 }
 
 # The core's own modules: what the layers above (adapters, proxy, emulator) may rely on.
 CORE_MODULES = {
     "cfgateway.errors": {
-        "CODES", "APIError", "AllRoutesFailed", "AuthenticationError", "BadRequestError", "BudgetExceededError",
-        "CapacityError", "CircuitOpenError", "CloudflareError", "Code", "ConfigError", "ConnectionError",
+        "APIError", "AllRoutesFailed", "AuthenticationError", "BadRequestError", "BudgetExceededError",
+        "CapacityError", "CircuitOpenError", "CloudflareError", "ConfigError", "ConnectionError",
         "ContextLengthExceededError", "GatewayStepFailed", "IncompleteResponseError", "InvalidInputError",
         "LedgerUnavailableError",
         "MalformedResponseError", "MidStreamError", "NotFoundError", "PermissionDeniedError", "QuotaExceededError",
         "RateLimitError", "RequestTooLargeError", "RouteSkipped", "ServerError", "StreamInterrupted", "TimeoutError",
-        "TransportError", "code_info", "error_class",
+        "TransportError",
     },
+    "cfgateway.error_codes": {"CODES", "Code", "Credential", "code_info", "error_class", "hint_for"},
     "cfgateway.calls": {"Books", "ChatPlan", "Hold", "OnePiece", "StreamRun", "Streamed", "plan_chat"},
     "cfgateway.client": {"AsyncClient", "Client"},
     "cfgateway.wire": {"WIRES", "StreamParser", "Wire", "anthropic", "openai", "workers_ai"},
@@ -57,10 +59,16 @@ def test_cfgateway_all_is_pinned_and_importable() -> None:
     ("package", "names"),
     [
         ("langchain_cfgateway", {"ChatCloudflare", "CloudflareEmbeddings", "CloudflareCostCallbackHandler",
-                                 "get_cloudflare_callback"}),
-        ("llama_index_cfgateway", {"CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler"}),
+                                 "CloudflareVectorize", "get_cloudflare_callback"}),
+        ("llama_index_cfgateway", {"CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler",
+                                   "CloudflareVectorizeStore"}),
         ("cfgateway.emulator", {"EmulatorConfig", "EmulatorServer", "EmulatorState", "Fault", "GatewayConfig",
                                 "RecordedRequest", "create_app", "serve"}),
+        ("cfgateway.vectorize", {"IndexConfig", "IndexDescription", "IndexInfo", "MAX_BATCH", "MAX_TOP_K",
+                                 "MAX_TOP_K_WITH_DATA", "METRICS", "Match", "MetadataIndex", "Mutation", "PRESETS",
+                                 "Vector", "VectorIds", "VectorizeClient", "VectorizeIndex", "WaitPolicy", "cost_of",
+                                 "filter_properties", "higher_is_closer", "mmr", "monthly_cost", "relevance", "score",
+                                 "similarity", "to_filter"}),
     ],
 )
 def test_adapter_all_is_pinned(package: str, names: set[str]) -> None:

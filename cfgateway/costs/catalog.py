@@ -52,6 +52,33 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+@dataclass(frozen=True, slots=True)
+class VectorizePrices:
+    """Vectorize's published prices (the catalog's ``"vectorize"`` row); ``None`` = unknown price.
+
+    Queried dimensions: each query's vector dimensions, plus every stored vector's dimensions once a month;
+    stored dimensions: stored vectors x dimensions, per month. Free allocations are not subtracted.
+    """
+
+    queried_per_million: Decimal | None = None  # USD per million queried vector dimensions
+    stored_per_million_month: Decimal | None = None  # USD per million stored vector dimensions per month
+    included_queried_month: int | None = None
+    included_stored: int | None = None
+    source: str = ""
+    as_of: str = ""
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> VectorizePrices:
+        return cls(
+            queried_per_million=_dec(r.get("usd_per_million_queried_dimensions")),
+            stored_per_million_month=_dec(r.get("usd_per_million_stored_dimensions_month")),
+            included_queried_month=r.get("included_queried_dimensions_month"),
+            included_stored=r.get("included_stored_dimensions"),
+            source=r.get("source", ""),
+            as_of=r.get("as_of", ""),
+        )
+
+
 def _row(model: str, r: dict[str, Any], custom: bool = False) -> ModelInfo:
     return ModelInfo(
         model=model,
@@ -88,6 +115,7 @@ class Catalog:
         self.usd_per_1000_neurons = Decimal(str(wa.get("usd_per_1000_neurons", "0.011")))
         self.free_neurons_per_day = int(wa.get("free_neurons_per_day", 10000))
         self.models: dict[str, ModelInfo] = {m: _row(m, r) for m, r in doc.get("models", {}).items()}
+        self.vectorize = VectorizePrices.from_row(doc.get("vectorize", {}))
 
     def get(self, model: str) -> ModelInfo | None:
         info = self.models.get(model)
@@ -102,6 +130,7 @@ class Catalog:
         merged.free_neurons_per_day = self.free_neurons_per_day
         merged.models = dict(self.models)
         merged.models.update({m: _row(m, r, custom=True) for m, r in doc.get("models", {}).items()})
+        merged.vectorize = VectorizePrices.from_row(doc["vectorize"]) if "vectorize" in doc else self.vectorize
         return merged
 
 
@@ -125,4 +154,4 @@ def get_model(model: str) -> ModelInfo | None:
     return default_catalog().get(model)
 
 
-__all__ = ["Catalog", "ModelInfo", "default_catalog", "get_model", "load_catalog"]
+__all__ = ["Catalog", "ModelInfo", "VectorizePrices", "default_catalog", "get_model", "load_catalog"]

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,10 +20,11 @@ from cfgateway.emulator.config import EmulatorConfig, Fault
 from cfgateway.emulator.context import Ctx
 from cfgateway.emulator.faults import EmuResponse
 from cfgateway.emulator.gateway import call_upstream, gateway_headers, provider_call, universal, with_gateway
-from cfgateway.emulator.jsonbody import parse_body, strict_loads
+from cfgateway.emulator.jsonbody import json_safe, parse_body, strict_loads
 from cfgateway.emulator.providers import Handler
 from cfgateway.emulator.reply import Reply, cf_error, gateway_error
 from cfgateway.emulator.state import EmulatorState, RecordedRequest
+from cfgateway.emulator.vectorize import vectorize_target
 from cfgateway.emulator.workers import chat_v1, embed_v1, models_search, run_native
 
 _ACCOUNT_RE = re.compile(r"^/client/v4/accounts/([^/]+)/(.*)$")
@@ -35,6 +38,8 @@ def _no_route(ctx: Ctx) -> Reply:
 
 def _client_v4_target(ctx: Ctx, rest: str) -> Handler | Reply:
     """The Workers AI handler for ``/client/v4/accounts/{acct}/{rest}``, or an error reply."""
+    if rest.startswith("vectorize/"):
+        return vectorize_target(ctx, rest[len("vectorize/") :])
     if rest == "ai/models/search":
         return models_search if ctx.method == "GET" else _method_not_allowed(ctx)
     if ctx.method != "POST":
@@ -122,6 +127,16 @@ async def dispatch(ctx: Ctx) -> Reply:
     return cf_error(404, 7000, "No route for that URI")
 
 
+def _logged(raw: bytes, logged: Any, headers: dict[str, str]) -> Any:
+    """What the request log shows as ``json``: the body, or the objects of an NDJSON body (Vectorize writes)."""
+    if "ndjson" not in headers.get("content-type", ""):
+        return logged
+    try:
+        return [json_safe(json.loads(line)) for line in raw.split(b"\n") if line.strip()]
+    except ValueError:
+        return None
+
+
 def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None = None) -> Starlette:
     """The emulator as an ASGI app; ``app.state.emulator`` is its :class:`EmulatorState`."""
     emu = state or EmulatorState(config or EmulatorConfig())
@@ -132,7 +147,8 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
         parsed = parse_body(raw)  # strict JSON: NaN and lone surrogates are unreadable (a 400), not a 500
         headers = dict(request.headers.items())
         path = request.scope["path"]
-        rec = RecordedRequest(request.method, path, dict(request.query_params), headers, parsed.logged, time.time())
+        rec = RecordedRequest(request.method, path, dict(request.query_params), headers,
+                              _logged(raw, parsed.logged, headers), time.time())
         emu.record(rec)
         ctx = Ctx(request.method, path, rec.query, headers, parsed.body, raw, parsed.ok, emu, json_error=parsed.error)
         reply = await dispatch(ctx)  # an unreadable body arrives as None: handlers answer "bad input"
@@ -145,7 +161,8 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
 
 
 def control_routes(emu: EmulatorState) -> list[Route]:
-    """``/__emulator/{faults,requests,reset,health}`` for driving the emulator over HTTP."""
+    """``/__emulator/{faults,requests,reset,health,vectorize}`` for driving the emulator over HTTP
+    (``vectorize``: GET or POST the Vectorize switches, e.g. ``{"delay_s": 1.0}``)."""
 
     async def faults(request: Request) -> Response:
         if request.method == "DELETE":
@@ -174,7 +191,16 @@ def control_routes(emu: EmulatorState) -> list[Route]:
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def vectorize(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                emu.vectorize.update(await request.json())
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(emu.vectorize.settings_dict())
+
     return [
+        Route("/__emulator/vectorize", vectorize, methods=["GET", "POST"]),
         Route("/__emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/__emulator/requests", requests, methods=["GET", "DELETE"]),
         Route("/__emulator/reset", reset, methods=["POST"]),

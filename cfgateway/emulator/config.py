@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cfgateway.costs.catalog import Catalog
+from cfgateway.emulator.vectorize_state import VectorizeSettings
 
 FAULT_KINDS = ("error", "html", "delay", "drop_body", "drop_stream", "malformed", "stream_error")
 STREAM_ONLY_KINDS = ("drop_stream", "stream_error")
@@ -36,6 +37,7 @@ class EmulatorConfig:
     strict_models: bool = True
     stream_delay_s: float = 0.0
     catalog: Catalog | None = field(default=None, repr=False)
+    vectorize: VectorizeSettings = field(default_factory=VectorizeSettings)  # delays and UNKNOWN-behaviour switches
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from cfgateway.emulator.reply import (
     ai_error,
     anthropic_error,
     anthropic_error_body,
+    cf_error,
     event_frame,
     frame,
     gateway_error,
@@ -36,6 +37,7 @@ _MESSAGES = {
 }
 # guess: Workers AI codes for statuses the docs do not pair with a code (3043 = internal error)
 _WORKERS_CODES = {400: 5006, 401: 10000, 403: 10000, 404: 5007, 408: 3007, 413: 3006, 429: 3040}
+_VECTORIZE_CODES = {401: 10000, 403: 10000, 404: 3000, 429: 971}
 _OPENAI_CODES = {429: "rate_limit_exceeded", 401: "invalid_api_key"}
 
 HTML_PAGE = (
@@ -53,6 +55,9 @@ def fault_error(reply: Reply, fault: Fault) -> Reply:
     family = reply.family
     if code is not None and 2000 <= code < 3000:
         return gateway_error(status, code, message)
+    if family == "vectorize":  # guess: 971 is the recorded rate-limit code; others take the status's usual code
+        return cf_error(status, code if code is not None else _VECTORIZE_CODES.get(status, 1000), message,
+                        family="vectorize")
     if family in ("workers", "cfv1"):
         return ai_error(status, code if code is not None else _WORKERS_CODES.get(status, 3043), message, family)
     if family == "openai":

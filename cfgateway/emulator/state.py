@@ -14,6 +14,7 @@ from typing import Any
 from cfgateway.costs.catalog import Catalog, default_catalog
 from cfgateway.emulator.config import STREAM_ONLY_KINDS, EmulatorConfig, Fault, GatewayConfig
 from cfgateway.emulator.jsonbody import json_safe
+from cfgateway.emulator.vectorize_state import VectorizeState
 
 SECRET_HEADERS = frozenset({"authorization", "cf-aig-authorization", "x-api-key", "api-key", "x-goog-api-key"})
 
@@ -85,6 +86,7 @@ class EmulatorState:
         if self.config.catalog is not None:
             self.catalog = self.config.catalog
         self.provider_kinds = frozenset((i.provider, i.kind) for i in self.catalog.models.values())
+        self.vectorize = VectorizeState(self.config.vectorize)  # indexes, vectors, pending mutations
 
     # -- faults -------------------------------------------------------------
     def add_fault(self, fault: Fault) -> Fault:
@@ -155,12 +157,14 @@ class EmulatorState:
         return gw
 
     def clear(self) -> None:
-        """Reset everything to the configured start: request log, faults, cache, auto-created gateways."""
+        """Reset everything to the configured start: request log, faults, cache, auto-created gateways, and
+        Vectorize (indexes, vectors, pending mutations, settings)."""
         with self._lock:
             self.requests.clear()
             self.faults.clear()
             self._cache.clear()
             self.gateways = dict(self.config.gateways)
+        self.vectorize.clear()
 
     reset = clear
 

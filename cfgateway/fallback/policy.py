@@ -8,6 +8,7 @@ from typing import Any
 
 from cfgateway import errors
 from cfgateway.costs.catalog import Catalog
+from cfgateway.error_codes import code_info
 from cfgateway.errors import AllRoutesFailed, GatewayStepFailed, RouteSkipped
 from cfgateway.routing.routes import Route
 from cfgateway.types import AttemptInfo
@@ -103,7 +104,7 @@ class FallbackPolicy:
                     model=candidate.model, reason="context_window",
                 )
         if isinstance(exc, errors.AuthenticationError):
-            info = errors.code_info(getattr(exc, "code", None))
+            info = code_info(getattr(exc, "code", None))
             gw = info is not None and info.credential == "gateway_token"  # every route on that token fails
             if credentials(candidate, gateway=gw) == credentials(failed, gateway=gw):
                 what = "gateway token" if gw else "credentials"
@@ -115,10 +116,10 @@ class FallbackPolicy:
 
 
 def default_fallback(exc: BaseException) -> bool:
-    """The default: a Cloudflare code's ``fallback`` column (:data:`cfgateway.errors.CODES`) when the error
+    """The default: a Cloudflare code's ``fallback`` column (:data:`cfgateway.error_codes.CODES`) when the error
     has a known code, else :data:`DEFAULT_FALLBACK_ON`."""
     if isinstance(exc, errors.APIError):
-        info = errors.code_info(exc.code)
+        info = code_info(exc.code)
         if info is not None and type(exc) is info.cls:  # a context-length 5006 is classed by its message
             return info.fallback
     return isinstance(exc, DEFAULT_FALLBACK_ON)

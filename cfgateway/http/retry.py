@@ -1,7 +1,7 @@
 """When to retry (sans-IO): the retry policy, which errors are worth another attempt, and the typed
 error for an HTTP error answer (``Retry-After`` parsed). No httpx here: :mod:`cfgateway.http.transport` sends.
 
-Retried: what :data:`cfgateway.errors.CODES` marks ``retry`` (capacity 3040, gateway rate limit 2003,
+Retried: what :data:`cfgateway.error_codes.CODES` marks ``retry`` (capacity 3040, gateway rate limit 2003,
 upstream timeouts, 5xx codes), and, for answers without a known code, 429, 5xx and connection errors.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from cfgateway import errors
+from cfgateway.error_codes import code_info, error_class, hint_for
 from cfgateway.wire.common import parse_error_body
 
 
@@ -44,7 +45,7 @@ def retryable(exc: BaseException) -> bool:
     if isinstance(exc, errors.ConnectionError):
         return True
     if isinstance(exc, errors.APIError):
-        info = errors.code_info(exc.code)
+        info = code_info(exc.code)
         if info is not None:
             return info.retry
         return exc.status == 429 or exc.status >= 500
@@ -66,7 +67,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 def api_error(status: int, headers: Mapping[str, str], body: bytes, model: str | None) -> errors.APIError:
     code, message = parse_error_body(body)
-    cls = errors.error_class(status, code, message)
+    cls = error_class(status, code, message)
     return cls(
         message,
         status=status,
@@ -76,6 +77,7 @@ def api_error(status: int, headers: Mapping[str, str], body: bytes, model: str |
         log_id=headers.get("cf-aig-log-id"),
         retry_after=_retry_after(headers),
         body=body.decode("utf-8", "replace"),
+        hint=hint_for(code),
     )
 
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from cfgateway.errors import APIError, MalformedResponseError, StreamInterrupted, code_info, error_class
+from cfgateway.error_codes import code_info, error_class, hint_for
+from cfgateway.errors import APIError, MalformedResponseError, StreamInterrupted
 from cfgateway.types import ChatChunk, ContentPart, ToolCall, ToolCallChunk, ToolSpec, Usage
 
 __all__ = [
@@ -319,7 +320,7 @@ def api_error_from(obj: dict[str, Any], *, model: str | None = None, in_stream: 
     code, message = found
     status = _status_of(obj, code, in_stream)
     cls = error_class(status, code, message)
-    return cls(message, status=status, code=code, model=model, body=json.dumps(obj, default=str))
+    return cls(message, status=status, code=code, model=model, body=json.dumps(obj, default=str), hint=hint_for(code))
 
 
 def raise_for_error_event(obj: dict[str, Any], *, model: str | None = None, in_stream: bool = False) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from cfgateway import error_codes as codes
 from cfgateway import errors as e
 from cfgateway.http.transport import api_error
 
@@ -28,7 +29,7 @@ from cfgateway.http.transport import api_error
     ],
 )
 def test_error_classes(status: int, code: int | None, message: str, cls: type) -> None:
-    assert e.error_class(status, code, message) is cls
+    assert codes.error_class(status, code, message) is cls
 
 
 def test_api_error_carries_everything_but_secrets() -> None:
@@ -71,9 +72,9 @@ def test_one_code_table_drives_class_retry_and_fallback() -> None:
     from cfgateway.http.retry import retryable
 
     policy = FallbackPolicy()
-    for code, info in e.CODES.items():
+    for code, info in codes.CODES.items():
         exc = info.cls("x", status=info.status, code=code)
-        assert e.error_class(info.status, code, "x") is info.cls
+        assert codes.error_class(info.status, code, "x") is info.cls
         assert retryable(exc) is info.retry, code
         assert policy.should_fall_back(exc) is info.fallback, code
-    assert e.CODES[2009].credential == "gateway_token" and e.CODES[10000].credential == "api_token"
+    assert codes.CODES[2009].credential == "gateway_token" and codes.CODES[10000].credential == "api_token"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from cfgateway.error_codes import error_class
 from cfgateway.errors import (
     AuthenticationError,
     BadRequestError,
@@ -14,7 +15,6 @@ from cfgateway.errors import (
     MalformedResponseError,
     QuotaExceededError,
     ServerError,
-    error_class,
 )
 from cfgateway.types import ToolSpec
 from cfgateway.wire.common import (

@@ -10,7 +10,7 @@ import langchain_cfgateway
 
 def test_all_is_pinned() -> None:
     assert langchain_cfgateway.__all__ == ["ChatCloudflare", "CloudflareEmbeddings", "CloudflareCostCallbackHandler",
-                                           "get_cloudflare_callback"]
+                                           "CloudflareVectorize", "get_cloudflare_callback"]
     for name in langchain_cfgateway.__all__:
         assert getattr(langchain_cfgateway, name) is not None
 
