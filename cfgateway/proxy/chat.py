@@ -91,9 +91,15 @@ class ChatStream:
         self.finals: list[ChatChunk] = []
 
     def _event(self, chunk: ChatChunk, index: int, first: bool) -> bytes | None:
-        if not (first or _visible(chunk)):
+        """The chunk's event; without ``include_usage`` a choice's last chunk carries its usage, so clients that
+        book usage from the last chunk (AutoGen) never book a silent $0."""
+        with_usage = chunk.final and not self.include_usage
+        if not (first or with_usage or _visible(chunk)):
             return None
-        return sse(wire.render_chunk(chunk, self.model, self.cid, first=first, created=self.created, index=index))
+        data = wire.render_chunk(chunk, self.model, self.cid, first=first, created=self.created, index=index)
+        if with_usage:
+            data["usage"] = wire.usage_json(chunk.usage)
+        return sse(data)
 
     async def body(self) -> AsyncIterator[bytes]:
         gens = self.streams.gens
