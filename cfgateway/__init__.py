@@ -76,6 +76,9 @@ _LAZY: dict[str, str] = {
     "TierRule": "cfgateway.routing.rollout",
     "RoutingPolicy": "cfgateway.routing.rollout",
     "CostTracker": "cfgateway.costs.budget",
+    "openai_client": "cfgateway.openai_sdk",
+    "async_openai_client": "cfgateway.openai_sdk",
+    "autogen_model_info": "cfgateway.openai_sdk",
 }
 
 if TYPE_CHECKING:
@@ -86,6 +89,7 @@ if TYPE_CHECKING:
     from cfgateway.costs.ledger import UsageRecord, open_ledger
     from cfgateway.costs.pricing import cost_of
     from cfgateway.fallback import AllRoutesFailed, FallbackChain, build_client
+    from cfgateway.openai_sdk import async_openai_client, autogen_model_info, openai_client
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
 
@@ -102,6 +106,9 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "APIError",
     "AllRoutesFailed",
+    "async_openai_client",
+    "autogen_model_info",
+    "openai_client",
     "FallbackChain",
     "Rollout",
     "RoutingPolicy",

@@ -64,8 +64,8 @@ def autogen_model_info(model: str, *, catalog: Catalog | None = None) -> dict[st
             "structured_output": js, "family": model_family(model), "multiple_system_messages": True}
 
 
-def _target(settings: Settings, model: str | None) -> tuple[str, str, dict[str, str]]:
-    """``(base_url, api_key, default headers)`` for the SDK."""
+def openai_target(settings: Settings, model: str | None = None) -> tuple[str, str, dict[str, str]]:
+    """``(base_url, api_key, default headers)`` for an OpenAI client (SDK, AutoGen, LangChain) aimed at Cloudflare."""
     if settings.gateway_id:
         if not settings.account_id:
             raise ConfigError("account id is not set: pass account_id= or set CLOUDFLARE_ACCOUNT_ID")
@@ -97,7 +97,7 @@ def _client_args(model: str | None, settings: Settings | None, gateway_options: 
     sdk_keys = ("default_headers", "max_retries", "timeout", "http_client")
     client_kw: dict[str, Any] = {k: overrides.pop(k) for k in sdk_keys if k in overrides}
     s = settings.with_overrides(**overrides) if settings and overrides else settings or load_settings(**overrides)
-    base, key, headers = _target(s, model)
+    base, key, headers = openai_target(s, model)
     if gateway_options is not None and s.gateway_id:
         headers.update(gateway_options.headers())
     headers.update(client_kw.pop("default_headers", None) or {})
@@ -131,4 +131,4 @@ def async_openai_client(model: str | None = None, *, settings: Settings | None =
     return openai.AsyncOpenAI(**_client_args(model, settings, gateway_options, dict(overrides)))
 
 
-__all__ = ["async_openai_client", "autogen_model_info", "model_family", "openai_client"]
+__all__ = ["async_openai_client", "autogen_model_info", "model_family", "openai_client", "openai_target"]

@@ -16,6 +16,7 @@ CFGATEWAY = {
     "ToolCall", "ToolCallChunk", "ToolSpec", "TransportError", "Usage", "UsageRecord", "cost_of", "get_model",
     "load_catalog", "load_settings", "open_ledger", "resolve_route",
     "AllRoutesFailed", "FallbackChain", "Rollout", "RoutingPolicy", "TierRule", "build_client",
+    "openai_client", "async_openai_client", "autogen_model_info",
 }
 
 
@@ -32,6 +33,8 @@ def test_cfgateway_all_is_pinned_and_importable() -> None:
         ("langchain_cfgateway", {"ChatCloudflare", "CloudflareEmbeddings", "CloudflareCostCallbackHandler",
                                  "get_cloudflare_callback"}),
         ("llama_index_cfgateway", {"CloudflareLLM", "CloudflareEmbedding", "CloudflareCostHandler"}),
+        ("cfgateway.proxy", {"KeyRing", "Limits", "Proxy", "ProxyConfig", "ProxyKey", "create_proxy_app",
+                             "key_from_spec", "load_proxy_config", "serve_proxy"}),
     ],
 )
 def test_adapter_all_is_pinned(package: str, names: set[str]) -> None:
