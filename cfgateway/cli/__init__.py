@@ -4,7 +4,7 @@
     cfgateway models [--kind chat|embed] [--json]        list the price/model catalog
     cfgateway costs [--ledger URL] [--since DATE] [--format table|json|csv] [--plot costs.png]
     cfgateway chat MODEL "prompt"                         one chat call (settings from env / cfgateway.toml)
-    cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY]
+    cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY] [--config proxy.toml]
                                                           an OpenAI-compatible proxy (AutoGen, openai SDK)
 """
 
