@@ -19,7 +19,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_proxy_config(
         config_path=args.config, aliases=args.alias or (), api_keys=args.api_key or (),
         default_provider=args.default_provider, allowed_hosts=args.allowed_host or (),
-        cors_origins=args.cors_origin or (), limits={k: getattr(args, k) for k in _LIMITS},
+        cors_origins=args.cors_origin or (), limits={k: getattr(args, k) for k in _LIMITS}, endpoint=args.endpoint,
     )
     check_bind(args.host, config)
     shown = f"[{args.host}]" if ":" in args.host else args.host
@@ -44,6 +44,8 @@ def register(sub: Any) -> None:
     px.add_argument("--allowed-host", action="append", help="a Host name to accept besides the loopback names "
                     "(repeatable; '*' accepts any)")
     px.add_argument("--cors-origin", action="append", help="a browser origin allowed to call (repeatable)")
+    px.add_argument("--endpoint", choices=["auto", "openai"], help="Workers AI endpoint: auto (native /ai/run) or "
+                    "openai (/ai/v1)")
     px.add_argument("--workers", type=int, default=1, help="worker processes (uvicorn)")
     px.add_argument("--graceful-timeout", type=int, default=30, help="seconds in-flight streams get at shutdown")
     px.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])

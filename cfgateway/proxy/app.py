@@ -72,7 +72,8 @@ class Proxy:
         self.keys = KeyRing(self.config.keys)
         self.pool = ClientPool(self.settings, self.config.aliases, tracker=self.tracker,
                                default_provider=self.config.default_provider,
-                               max_cached=self.limits.max_cached_clients)
+                               max_cached=self.limits.max_cached_clients,
+                               endpoint=self.config.endpoint)  # type: ignore[arg-type]
         self.metrics = Metrics() if metrics else None
         self._listing: list[Any] | None = None
 

@@ -19,7 +19,7 @@ from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog, load_catalog
 from cfgateway.fallback import build_client
 from cfgateway.http.transport import Transport
-from cfgateway.routing.routes import split_model
+from cfgateway.routing.routes import Endpoint, split_model
 from cfgateway.wire.openai_server import RequestError
 
 log = logging.getLogger("cfgateway.proxy")
@@ -47,7 +47,9 @@ class ClientPool:
         max_cached: int = 256,
         transport: Transport | None = None,
         catalog: Catalog | None = None,
+        endpoint: Endpoint = "auto",
     ) -> None:
+        self.endpoint = endpoint
         self.settings = settings
         self.aliases = {k: tuple(v) for k, v in aliases.items()}
         self.tracker = tracker
@@ -96,7 +98,8 @@ class ClientPool:
     def _build(self, r: Resolved) -> Client:
         try:
             return build_client(r.members[0], list(r.members[1:]) or None, settings=self.settings,
-                                tracker=self.tracker, transport=self.transport, catalog=self.catalog)
+                                tracker=self.tracker, transport=self.transport, catalog=self.catalog,
+                                endpoint=self.endpoint)
         except errors.ConfigError as exc:
             log.warning("model %r cannot be served: %s", r.name, exc)
             raise RequestError(

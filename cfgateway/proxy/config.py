@@ -68,12 +68,16 @@ class ProxyConfig:
     limits: Limits = field(default_factory=Limits)
     # An alias's capabilities when the catalog's are not what it serves: {"fast": {"function_calling": True}}
     capabilities: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    # Workers AI endpoint of the routes: "auto" (native /ai/run), or "openai" (/ai/v1, OpenAI-compatible)
+    endpoint: str = "auto"
 
     def __post_init__(self) -> None:
         dp = self.default_provider
         if dp is not None and dp not in PROVIDERS and not dp.startswith("custom-"):
             raise ConfigError(f"default provider {dp!r} is unknown (known: {', '.join(sorted(PROVIDERS))}, "
                               "or custom-{slug})")
+        if self.endpoint not in ("auto", "native", "openai"):
+            raise ConfigError(f"endpoint must be auto, native or openai, got {self.endpoint!r}")
         for name, models in self.aliases.items():
             if not name or not models:
                 raise ConfigError(f"alias {name!r} needs at least one model")
@@ -112,7 +116,8 @@ def _read_file(path: str) -> dict[str, Any]:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    known = {"aliases", "keys", "default_provider", "allowed_hosts", "cors_origins", "limits", "capabilities"}
+    known = {"aliases", "keys", "default_provider", "allowed_hosts", "cors_origins", "limits", "capabilities",
+             "endpoint"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -138,6 +143,7 @@ def load_proxy_config(
     allowed_hosts: Sequence[str] = (),
     cors_origins: Sequence[str] = (),
     limits: Mapping[str, Any] | None = None,
+    endpoint: str | None = None,
 ) -> ProxyConfig:
     """The proxy settings from the file, the environment and command-line values (see the module docstring)."""
     environ = os.environ if env is None else env
@@ -160,6 +166,7 @@ def load_proxy_config(
                                 *_split(environ.get("CFGATEWAY_PROXY_CORS_ORIGINS")), *cors_origins]),
         limits=limits_obj,
         capabilities={k: dict(v) for k, v in (data.get("capabilities") or {}).items()},
+        endpoint=endpoint or data.get("endpoint") or "auto",
     )
 
 

@@ -38,7 +38,8 @@ def dump_config(config: ProxyConfig) -> str:
     return json.dumps({"aliases": {k: list(v) for k, v in config.aliases.items()}, "keys": keys,
                        "default_provider": config.default_provider, "allowed_hosts": sorted(config.allowed_hosts),
                        "cors_origins": sorted(config.cors_origins), "limits": limits,
-                       "capabilities": {k: dict(v) for k, v in config.capabilities.items()}})
+                       "capabilities": {k: dict(v) for k, v in config.capabilities.items()},
+                       "endpoint": config.endpoint})
 
 
 def load_config(text: str) -> ProxyConfig:
@@ -49,7 +50,7 @@ def load_config(text: str) -> ProxyConfig:
                      Decimal(k["monthly_usd"]) if k["monthly_usd"] else None) for k in d["keys"]]
     return ProxyConfig(aliases=d["aliases"], keys=keys, default_provider=d["default_provider"],
                        allowed_hosts=frozenset(d["allowed_hosts"]), cors_origins=frozenset(d["cors_origins"]),
-                       limits=Limits(**d["limits"]), capabilities=d["capabilities"])
+                       limits=Limits(**d["limits"]), capabilities=d["capabilities"], endpoint=d["endpoint"])
 
 
 def app_from_env() -> Any:
