@@ -67,7 +67,7 @@ async def one(client: openai.AsyncOpenAI, stream: bool) -> float:
         return time.perf_counter() - t
     s = await client.chat.completions.create(model=MODEL, messages=MSG, max_tokens=16, stream=True)  # type: ignore[arg-type]
     first = 0.0
-    async for chunk in s:
+    async for chunk in s:  # type: ignore[union-attr]
         if not first and chunk.choices and chunk.choices[0].delta.content:
             first = time.perf_counter() - t
     return first
