@@ -90,7 +90,8 @@ def bench_invoke(url: str, calls: int) -> None:
 
     base = f"{url}/client/v4"
     ours = ChatCloudflare(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base, max_tokens=16)
-    oai = ChatOpenAI(model=CHAT_MODEL, base_url=f"{base}/accounts/{ACCOUNT}/ai/v1", api_key=TOKEN, max_tokens=16)
+    oai = ChatOpenAI(model=CHAT_MODEL, base_url=f"{base}/accounts/{ACCOUNT}/ai/v1", api_key=TOKEN,  # type: ignore[call-arg, arg-type]
+                     max_tokens=16)
     lcf = ChatCloudflareWorkersAI(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base,
                                   max_tokens=16)
     sides: dict[str, Callable[[], Any]] = {

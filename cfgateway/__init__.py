@@ -60,6 +60,9 @@ _LAZY: dict[str, str] = {
     "WebhookSink": "cfgateway.costs.alerts",
     "VectorizeClient": "cfgateway.vectorize",
     "VectorizeIndex": "cfgateway.vectorize",
+    "openai_client": "cfgateway.openai_sdk",
+    "async_openai_client": "cfgateway.openai_sdk",
+    "autogen_model_info": "cfgateway.openai_sdk",
 }
 
 if TYPE_CHECKING:
@@ -100,6 +103,7 @@ if TYPE_CHECKING:
         TransportError,
     )
     from cfgateway.fallback import FallbackChain, build_client
+    from cfgateway.openai_sdk import async_openai_client, autogen_model_info, openai_client
     from cfgateway.routing.gates import Gates
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
@@ -142,6 +146,9 @@ __all__ = [
     "Gates",
     "WebhookSink",
     "AllRoutesFailed",
+    "async_openai_client",
+    "autogen_model_info",
+    "openai_client",
     "FallbackChain",
     "Rollout",
     "RoutingPolicy",

@@ -25,7 +25,7 @@ def load(path: Path) -> ModuleType:
 
 def test_every_example_is_covered() -> None:
     covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent", "rollout",
-               "vectorize_rag"}
+               "vectorize_rag", "autogen_gateway"}
     assert {p.stem for p in EXAMPLES} <= covered, "add a test for the new example"
 
 
@@ -67,3 +67,16 @@ def test_vectorize_rag_runs_as_a_script_offline(tmp_path: Path) -> None:
                          text=True, env=env, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "offline emulator" in out.stdout and "cost of vectorize: $" in out.stdout
+
+
+def test_autogen_gateway_example(cf_emulator: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    mod = load(ROOT / "examples" / "autogen_gateway.py")
+    result = mod.main(**cf_emulator.client_kwargs(gateway=True))
+    kinds = [type(m).__name__ for m in result.messages]
+    assert "ToolCallExecutionEvent" in kinds and "sunny" in str(result.messages[-1].content)
+    import json
+
+    sent = [r for r in cf_emulator.state.requests if r.path.endswith("/compat/chat/completions")]
+    assert len(sent) == 2 and all(json.loads(r.headers["cf-aig-metadata"])["user"] == "u-42" for r in sent)
+    assert sent[0].json["model"] == "openai/gpt-4o-mini" and "authorization" in sent[0].headers
+    assert "ToolCallExecutionEvent" in capsys.readouterr().out

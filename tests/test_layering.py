@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "cfgateway.calls": 5,
     "cfgateway.fallback": 5,
     "cfgateway.vectorize": 5,
+    "cfgateway.openai_sdk": 5,
     "cfgateway.emulator": 6,
     "cfgateway.proxy": 6,
     "cfgateway.dashboard": 6,

@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 HINT = "pip install 'cfgateway[emulator]'"
-EXTRAS = {"langchain", "llama-index", "emulator", "proxy", "redis", "plot", "fast"}
+EXTRAS = {"langchain", "llama-index", "emulator", "proxy", "redis", "plot", "fast", "openai"}
 
 pytestmark = pytest.mark.timeout(600)  # a build, a venv and an install on a shared 2-core machine
 

@@ -20,6 +20,7 @@ CFGATEWAY = {
     "CircuitOpenError", "GatewayStepFailed", "IncompleteResponseError", "MidStreamError", "RouteSkipped",
     "AlertEvent", "Alerts", "Gates", "WebhookSink",
     "VectorizeClient", "VectorizeIndex",
+    "openai_client", "async_openai_client", "autogen_model_info",
 }
 
 # The core's own modules: what the layers above (adapters, proxy, emulator) may rely on.
@@ -69,6 +70,8 @@ def test_cfgateway_all_is_pinned_and_importable() -> None:
                                  "Vector", "VectorIds", "VectorizeClient", "VectorizeIndex", "WaitPolicy", "cost_of",
                                  "filter_properties", "higher_is_closer", "mmr", "monthly_cost", "relevance", "score",
                                  "similarity", "to_filter"}),
+        ("cfgateway.proxy", {"KeyRing", "Limits", "Proxy", "ProxyConfig", "ProxyKey", "create_proxy_app",
+                             "key_from_spec", "load_proxy_config", "serve_proxy"}),
     ],
 )
 def test_adapter_all_is_pinned(package: str, names: set[str]) -> None:

@@ -4,7 +4,7 @@
     cfgateway models [--kind chat|embed] [--json]        list the price/model catalog
     cfgateway costs [--ledger URL] [--since DATE] [--format table|json|csv] [--plot costs.png] [--budget-…]
     cfgateway chat MODEL "prompt"                         one chat call (settings from env / cfgateway.toml)
-    cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY]
+    cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY] [--config proxy.toml]
                                                           an OpenAI-compatible proxy (AutoGen, openai SDK)
     cfgateway rollout status|report|advance|rollback [--ledger URL] [--name NAME] [--reason TEXT] [--json]
     cfgateway dashboard [--ledger URL] [--port 8050] [--budget-limit USD] [--budget-alerts 100,300,500]

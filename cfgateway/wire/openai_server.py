@@ -1,76 +1,38 @@
-"""OpenAI chat-completions wire, server side (the proxy's direction): request -> ChatRequest,
-ChatResponse/ChatChunk -> OpenAI JSON. Pure functions.
+"""OpenAI chat-completions and embeddings wire, server side (the proxy's direction): ChatResponse,
+ChatChunk and vectors -> OpenAI JSON, and the OpenAI error shape. Pure functions.
+
+Request parsing lives with the proxy's pydantic models (:mod:`cfgateway.proxy.schema`); the Responses
+API shapes are in :mod:`cfgateway.wire.openai_responses`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
-import time
-from typing import Any, cast
+import sys
+from array import array
+from collections.abc import Sequence
+from typing import Any
 
-from cfgateway.types import ChatChunk, ChatRequest, ChatResponse, Message, Role, ToolCall, ToolSpec, Usage
-from cfgateway.wire.common import new_tool_call_id, parse_arguments
-
-_ROLES = {"system", "user", "assistant", "tool", "developer"}
-_SAMPLING = ("temperature", "max_tokens", "top_p", "top_k", "seed", "frequency_penalty", "presence_penalty",
-             "repetition_penalty")
+from cfgateway.types import ChatChunk, ChatResponse, ToolCall, Usage
+from cfgateway.wire.common import new_tool_call_id
 
 
 class RequestError(ValueError):
-    """A client request the proxy cannot accept; the message names the field."""
+    """A client request the proxy cannot accept: ``param`` names the field, ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, param: str | None = None, *, status: int = 400,
+                 type_: str = "invalid_request_error", code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.status = status
+        self.type = type_
+        self.code = code
 
 
-def _message(i: int, m: Any) -> Message:
-    if not isinstance(m, dict) or m.get("role") not in _ROLES:
-        raise RequestError(f"messages[{i}] needs a role among {sorted(_ROLES)}")
-    role = cast(Role, "system" if m["role"] == "developer" else m["role"])
-    calls = [
-        ToolCall(tc["function"]["name"], parse_arguments(tc["function"].get("arguments") or "{}"), tc.get("id", ""))
-        for tc in m.get("tool_calls") or []
-    ]
-    return Message(role, m.get("content"), calls, m.get("tool_call_id"), m.get("name"))
-
-
-def _tool_choice(tc: Any) -> str | None:
-    if tc is None or isinstance(tc, str):
-        return tc
-    if isinstance(tc, dict) and tc.get("type") == "function":
-        return str(tc["function"]["name"])
-    raise RequestError(f"unsupported tool_choice {tc!r}")
-
-
-def parse_chat_request(body: Any) -> tuple[str, ChatRequest, bool, bool]:
-    """``(model, request, stream, include_usage)`` from an OpenAI chat-completions body."""
-    if not isinstance(body, dict):
-        raise RequestError("the body must be a JSON object")
-    model, messages = body.get("model"), body.get("messages")
-    if not isinstance(model, str) or not model:
-        raise RequestError("`model` is required (a cfgateway model string or a configured alias)")
-    if not isinstance(messages, list) or not messages:
-        raise RequestError("`messages` must be a non-empty list")
-    tools = [
-        ToolSpec(t["function"]["name"], t["function"].get("description", ""),
-                 t["function"].get("parameters") or {"type": "object", "properties": {}})
-        for t in body.get("tools") or []
-        if t.get("type") == "function"
-    ]
-    stop = body.get("stop")
-    req = ChatRequest(
-        [_message(i, m) for i, m in enumerate(messages)],
-        tools=tools,
-        tool_choice=_tool_choice(body.get("tool_choice")),
-        response_format=body.get("response_format"),
-        stop=[stop] if isinstance(stop, str) else stop,
-        user=body.get("user"),
-        metadata=dict(body.get("metadata") or {}),
-    )
-    for name in _SAMPLING:
-        if body.get(name) is not None:
-            setattr(req, name, body[name])
-    if body.get("max_completion_tokens") is not None and req.max_tokens is None:
-        req.max_tokens = body["max_completion_tokens"]
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    return model, req, bool(body.get("stream")), include_usage
+def render_error(message: str, *, type_: str, code: str | int | None = None,
+                 param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def usage_json(u: Usage | None) -> dict[str, Any] | None:
@@ -84,26 +46,48 @@ def usage_json(u: Usage | None) -> dict[str, Any] | None:
     return out
 
 
-def _tool_calls_json(calls: list[ToolCall]) -> list[dict[str, Any]]:
+def tool_calls_json(calls: list[ToolCall]) -> list[dict[str, Any]]:
     return [{"id": tc.id or new_tool_call_id(), "type": "function",
              "function": {"name": tc.name, "arguments": json.dumps(tc.arguments)}} for tc in calls]
 
 
-def render_chat(resp: ChatResponse, model: str, completion_id: str) -> dict[str, Any]:
-    """A ``chat.completion`` object; ``model`` echoes what the client asked for."""
-    message: dict[str, Any] = {"role": "assistant", "content": resp.text if resp.text or not resp.tool_calls else None}
+def _choice(resp: ChatResponse, index: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": resp.text if resp.text or not resp.tool_calls else None,
+                               "refusal": None}
     if resp.tool_calls:
-        message["tool_calls"] = _tool_calls_json(resp.tool_calls)
+        message["tool_calls"] = tool_calls_json(resp.tool_calls)
     if resp.reasoning:
         message["reasoning_content"] = resp.reasoning
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": resp.finish_reason or "stop"}
+
+
+def total_usage(usages: Sequence[Usage | None]) -> Usage | None:
+    """The sum of the usages that are known; ``None`` when none is."""
+    known = [u for u in usages if u is not None]
+    if not known:
+        return None
+    total = known[0]
+    for u in known[1:]:
+        total = total + u
+    return total
+
+
+def render_chat(resps: ChatResponse | Sequence[ChatResponse], model: str, completion_id: str,
+                created: int) -> dict[str, Any]:
+    """A ``chat.completion`` object with one choice per response; ``model`` echoes what the client asked for.
+
+    With several responses (``n``), ``usage`` is their sum: each choice was a call of its own, billed as such.
+    """
+    items = [resps] if isinstance(resps, ChatResponse) else list(resps)
     return {
-        "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": resp.finish_reason or "stop"}],
-        "usage": usage_json(resp.usage),
+        "id": completion_id, "object": "chat.completion", "created": created, "model": model,
+        "choices": [_choice(r, i) for i, r in enumerate(items)],
+        "usage": usage_json(total_usage([r.usage for r in items])),
+        "system_fingerprint": None,
     }
 
 
-def render_chunk(chunk: ChatChunk, model: str, completion_id: str, *, first: bool) -> dict[str, Any]:
+def chunk_delta(chunk: ChatChunk, *, first: bool) -> dict[str, Any]:
     delta: dict[str, Any] = {}
     if first:
         delta["role"] = "assistant"
@@ -117,33 +101,49 @@ def render_chunk(chunk: ChatChunk, model: str, completion_id: str, *, first: boo
              "function": {**({"name": t.name} if t.name else {}), "arguments": t.arguments}}
             for t in chunk.tool_call_chunks
         ]
-    return {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": chunk.finish_reason}]}
+    return delta
 
 
-def render_usage_chunk(usage: Usage | None, model: str, completion_id: str) -> dict[str, Any]:
-    return {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+def render_chunk(chunk: ChatChunk, model: str, completion_id: str, *, first: bool, created: int,
+                 index: int = 0) -> dict[str, Any]:
+    return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": index, "delta": chunk_delta(chunk, first=first), "logprobs": None,
+                         "finish_reason": chunk.finish_reason}]}
+
+
+def render_usage_chunk(usage: Usage | None, model: str, completion_id: str, created: int) -> dict[str, Any]:
+    return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [], "usage": usage_json(usage)}
 
 
-def render_embeddings(vectors: list[list[float]], model: str, usage: Usage | None) -> dict[str, Any]:
+def vector_base64(vector: Sequence[float]) -> str:
+    """OpenAI's ``encoding_format="base64"``: little-endian float32 bytes, base64-encoded."""
+    packed = array("f", vector)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def render_embeddings(vectors: list[list[float]], model: str, usage: Usage | None,
+                      encoding_format: str = "float") -> dict[str, Any]:
     tokens = usage.input_tokens if usage else 0
+    encode = vector_base64 if encoding_format == "base64" else None
     return {"object": "list", "model": model,
-            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "data": [{"object": "embedding", "index": i, "embedding": encode(v) if encode else v}
+                     for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-
-
-def render_error(message: str, *, type_: str, code: str | int | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "code": code, "param": None}}
 
 
 __all__ = [
     "RequestError",
-    "parse_chat_request",
+    "chunk_delta",
     "render_chat",
     "render_chunk",
     "render_embeddings",
     "render_error",
     "render_usage_chunk",
+    "tool_calls_json",
+    "total_usage",
     "usage_json",
+    "vector_base64",
 ]

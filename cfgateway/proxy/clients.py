@@ -1,0 +1,116 @@
+"""Model names -> core clients, over ONE shared :class:`~cfgateway.http.transport.Transport`.
+
+Every client the proxy builds gets the same transport (one connection pool per upstream host, whatever
+the number of model names), aliases are built once and kept, and other names live in a bounded LRU cache:
+20,000 distinct model names cost neither file descriptors nor unbounded memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from cfgateway import errors
+from cfgateway.config import Settings
+from cfgateway.costs.budget import CostTracker
+from cfgateway.costs.catalog import Catalog, load_catalog
+from cfgateway.fallback import ModelClient, build_client
+from cfgateway.http.transport import Transport
+from cfgateway.routing.routes import Endpoint, split_model
+from cfgateway.wire.openai_server import RequestError
+
+log = logging.getLogger("cfgateway.proxy")
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a requested name stands for: the model strings tried in order (several = a fallback chain)."""
+
+    name: str
+    members: tuple[str, ...]
+    alias: bool
+
+
+class ClientPool:
+    """Resolves names and hands out clients (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        aliases: Mapping[str, Sequence[str]],
+        *,
+        tracker: CostTracker | None,
+        default_provider: str | None = None,
+        max_cached: int = 256,
+        transport: Transport | None = None,
+        catalog: Catalog | None = None,
+        endpoint: Endpoint = "auto",
+    ) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.aliases = {k: tuple(v) for k, v in aliases.items()}
+        self.tracker = tracker
+        self.default_provider = default_provider
+        self.max_cached = max_cached
+        self.catalog = catalog or load_catalog(settings.catalog)
+        self.transport = transport or Transport(timeout=settings.timeout, max_retries=settings.max_retries,
+                                                max_connections=256)
+        self._aliased: dict[str, ModelClient] = {}
+        self._lru: OrderedDict[str, ModelClient] = OrderedDict()
+
+    def resolve(self, name: str) -> Resolved:
+        """The route(s) behind ``name``; a 400 naming ``model`` when it is neither an alias nor a model string."""
+        if name in self.aliases:
+            return Resolved(name, self.aliases[name], True)
+        model = name
+        if "/" not in name and not name.startswith("@"):
+            if self.default_provider is None:
+                raise RequestError(
+                    f"model {name!r} is not an alias of this proxy and has no provider: use '@cf/…' for Workers AI, "
+                    f"'{{provider}}/{{model}}' (e.g. 'openai/{name}'), or an alias; the operator can set "
+                    "--default-provider so bare names work", "model", code="model_not_found")
+            model = f"{self.default_provider}/{name}"
+        try:
+            split_model(model)
+        except errors.ConfigError as exc:
+            raise RequestError(str(exc), "model", code="model_not_found") from None
+        return Resolved(name, (model,), False)
+
+    def get(self, resolved: Resolved) -> ModelClient:
+        if resolved.alias:
+            client = self._aliased.get(resolved.name)
+            if client is None:
+                client = self._aliased[resolved.name] = self._build(resolved)
+            return client
+        key = resolved.members[0]
+        client = self._lru.get(key)
+        if client is not None:
+            self._lru.move_to_end(key)
+            return client
+        client = self._lru[key] = self._build(resolved)
+        if len(self._lru) > self.max_cached:
+            self._lru.popitem(last=False)  # never closed: the transport it shares stays open
+        return client
+
+    def _build(self, r: Resolved) -> ModelClient:
+        try:
+            return build_client(r.members[0], list(r.members[1:]) or None, settings=self.settings,
+                                tracker=self.tracker, transport=self.transport, catalog=self.catalog,
+                                endpoint=self.endpoint)
+        except errors.ConfigError as exc:
+            log.warning("model %r cannot be served: %s", r.name, exc)
+            raise RequestError(
+                f"model {r.name!r} is not available on this proxy (its route is not configured here; the operator "
+                "can see why in the proxy's log)", "model", code="model_not_available") from None
+
+    @property
+    def cached(self) -> int:
+        return len(self._lru) + len(self._aliased)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+__all__ = ["ClientPool", "Resolved"]
