@@ -135,12 +135,19 @@ class APIError(CloudflareError):
         head = ", ".join(parts)
         tail = f" (model {self.model})" if self.model else ""
         ids = f" [log {self.log_id}]" if self.log_id else (f" [request {self.request_id}]" if self.request_id else "")
-        hint = _HINTS.get(type(self).__name__, "")
-        return f"{head}: {self.message}{tail}{ids}{hint}"
+        return f"{head}: {self.message}{tail}{ids}{self._hint()}"
+
+    def _hint(self) -> str:
+        return _HINTS.get(type(self).__name__, "")
 
 
 class AuthenticationError(APIError):
-    """The token is missing, wrong, or lacks permission."""
+    """The token is missing, wrong, or lacks permission. The hint names the credential that was rejected:
+    the gateway token (code 2009), the Cloudflare API token (10000, 9106) or the provider's key (otherwise)."""
+
+    def _hint(self) -> str:
+        info = CODES.get(self.code) if self.code is not None else None
+        return _AUTH_HINTS[info.credential if info is not None and info.credential else "provider_key"]
 
 
 class PermissionDeniedError(APIError):
@@ -225,11 +232,22 @@ class AllRoutesFailed(CloudflareError, ExceptionGroup):  # type: ignore[misc]
         return new
 
 
-_HINTS = {
-    "AuthenticationError": (
-        " — check CLOUDFLARE_API_TOKEN (Workers AI Read+Edit) and, for an authenticated gateway,"
-        " CLOUDFLARE_AI_GATEWAY_TOKEN"
+_AUTH_HINTS = {
+    "gateway_token": (
+        " — the AI Gateway rejected the gateway token (cf-aig-authorization): check CLOUDFLARE_AI_GATEWAY_TOKEN"
+        " (gateway_token=, config key gateway_token_env) and the gateway id"
     ),
+    "api_token": (
+        " — Cloudflare rejected the API token: check CLOUDFLARE_API_TOKEN (api_token=, config key api_token_env);"
+        " it needs Workers AI Read+Edit"
+    ),
+    "provider_key": (
+        " — the provider rejected its key: with keys stored in the gateway (byok, the default) store the key in the"
+        " gateway's Provider Keys and set the gateway token (CLOUDFLARE_AI_GATEWAY_TOKEN); with byok=False"
+        " (CFGATEWAY_BYOK=0, config key byok) check the provider's env var (OPENAI_API_KEY, ...)"
+    ),
+}
+_HINTS = {
     "NotFoundError": " — check the model string (`cfgateway models` lists known ones), account id and gateway id",
     "QuotaExceededError": " — upgrade to Workers Paid or add AI Gateway credits",
     "ContextLengthExceededError": " — shorten the input or fall back to a model with a larger window",
