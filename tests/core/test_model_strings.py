@@ -31,8 +31,9 @@ ATTACKS = [TOKEN_VERIFY, RESET, RESET_DEEP, QUERY, "openai/../../evil", "openai/
 def test_the_attacks_would_reach_the_emulator_unchecked(cf_emulator: EmulatorServer) -> None:
     """What the check prevents: a raw client resolves '..' and the reset endpoint wipes the state."""
     cf_emulator.state.add_fault(Fault(path="/nothing", kind="error"))
-    url = f"{cf_emulator.base_url}/accounts/acct/ai/run/{RESET}"
-    httpx.post(url, headers={"Authorization": "Bearer t"}, json={})
+    url = f"{cf_emulator.base_url}/accounts/acct/ai/run/{RESET_DEEP}"
+    answer = httpx.post(url, headers={"Authorization": "Bearer t"}, json={})
+    assert answer.json() == {"reset": True}, (answer.request.url, answer.text)
     assert cf_emulator.state.faults == []  # the state was wiped: the attack is real
 
 
