@@ -25,7 +25,7 @@ class Report:
 
     def add(self, status: str, name: str, detail: str) -> None:
         self.lines.append((status, name, detail))
-        print(f"{status:<4}  {name:<22} {detail}", flush=True)
+        print(f"{status:<4}  {name}: {detail}", flush=True)
 
     @property
     def failed(self) -> bool:
