@@ -24,7 +24,8 @@ def load(path: Path) -> ModuleType:
 
 
 def test_every_example_is_covered() -> None:
-    covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent"}
+    covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent",
+               "rag_app", "rag_query_engine"}  # the last two: tests/test_config_matrix.py
     assert {p.stem for p in EXAMPLES} <= covered, "add a test for the new example"
 
 
