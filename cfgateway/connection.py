@@ -171,6 +171,8 @@ def settle_arguments(
                               "gateway_options": conn.gateway_options}
     if kind == "embed":
         filled["dimensions"] = conn.dimensions
+    else:
+        filled.update(conn.settings.chat_defaults)  # completion defaults (max_tokens, temperature, ...)
     for name, value in filled.items():
         if name not in given and value is not None:
             out[name] = value

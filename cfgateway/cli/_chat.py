@@ -20,8 +20,11 @@ def _run(args: argparse.Namespace) -> int:
         "chat", model, fallbacks=args.fallback, profile=args.profile, config_path=args.config,
         endpoint=args.endpoint, gateway_id=args.gateway_id, byok=args.byok,
     )
+    defaults = client.settings.chat_defaults  # type: ignore[attr-defined]
+    max_tokens = args.max_tokens or defaults.get("max_tokens") or 256
     start = time.perf_counter()
-    for chunk in client.stream(ChatRequest([Message("user", prompt)], max_tokens=args.max_tokens)):
+    request = ChatRequest([Message("user", prompt)], max_tokens=max_tokens, temperature=defaults.get("temperature"))
+    for chunk in client.stream(request):
         print(chunk.text, end="", flush=True)
         if chunk.final:
             u = chunk.usage
@@ -36,7 +39,7 @@ def register(sub: Any) -> None:
     ch = sub.add_parser("chat", help="one streamed chat call", usage="cfgateway chat [MODEL] PROMPT [options]")
     ch.add_argument("words", nargs="+", metavar="[MODEL] PROMPT",
                     help="the model (default: CFGATEWAY_CHAT_MODEL / chat_model) and the prompt")
-    ch.add_argument("--max-tokens", type=int, default=256)
+    ch.add_argument("--max-tokens", type=int, help="default: chat_defaults.max_tokens, else 256")
     ch.add_argument("--fallback", action="append", default=None, metavar="MODEL",
                     help="a fallback model (repeatable; default: CFGATEWAY_FALLBACKS / fallbacks)")
     ch.add_argument("--endpoint", choices=["auto", "native", "openai", "compat", "direct", "gateway"])

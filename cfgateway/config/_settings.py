@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cfgateway.config._values import check_budget, check_list, check_options, check_rollout
+from cfgateway.config._values import check_budget, check_chat_defaults, check_list, check_options, check_rollout
 from cfgateway.errors import ConfigError
 from cfgateway.routing.model_strings import check_model_string
 from cfgateway.types import Secret
@@ -114,6 +114,7 @@ class Settings:
     embed_dimensions: int | None = None
     gateway_options: Mapping[str, Any] = field(default_factory=dict)  # GatewayOptions fields
     budgets: tuple[Mapping[str, Any], ...] = ()  # {"limit", "window", "scope", "key", "alerts"}
+    chat_defaults: Mapping[str, Any] = field(default_factory=dict)  # max_tokens, temperature, ... when code sets none
     config_path: str | None = None  # the file that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # name -> where from
 
@@ -188,6 +189,8 @@ def _coerce_route(name: str, value: Any) -> Any:
         return dims
     if name == "gateway_options":
         return check_options(value)
+    if name == "chat_defaults":
+        return check_chat_defaults(value)
     if name == "budgets":
         return tuple(check_budget(b) for b in check_list(name, value, split=False))
     return value

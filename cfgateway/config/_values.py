@@ -16,6 +16,8 @@ GATEWAY_OPTION_KEYS = (
     "cache_ttl", "skip_cache", "cache_key", "metadata", "collect_log", "collect_log_payload", "event_id",
     "request_timeout_ms", "max_attempts", "retry_delay_ms", "backoff", "custom_cost", "byok_alias",
 )
+CHAT_DEFAULT_KEYS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "stop", "frequency_penalty",
+                     "presence_penalty", "repetition_penalty", "reasoning_effort")
 BUDGET_KEYS = ("limit", "window", "scope", "key", "alerts", "name")
 ROLLOUT_KEYS = ("model", "percent", "salt")
 
@@ -72,6 +74,16 @@ def check_options(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def check_chat_defaults(value: Any) -> dict[str, Any]:
+    """Completion defaults an adapter uses when the code sets none (``chat_defaults = {max_tokens = 512}``)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"chat_defaults must be a table like {{max_tokens = 512, temperature = 0.3}}, got {value!r}")
+    unknown = sorted(set(value) - set(CHAT_DEFAULT_KEYS))
+    if unknown:
+        raise ConfigError(f"chat_defaults: unknown key(s) {', '.join(unknown)}; known: {', '.join(CHAT_DEFAULT_KEYS)}")
+    return dict(value)
+
+
 def _usd(value: Any, what: str) -> str:
     try:
         amount = Decimal(str(value))
@@ -102,4 +114,7 @@ def check_budget(value: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["BUDGET_KEYS", "GATEWAY_OPTION_KEYS", "check_budget", "check_list", "check_options", "check_rollout"]
+__all__ = [
+    "BUDGET_KEYS", "CHAT_DEFAULT_KEYS", "GATEWAY_OPTION_KEYS", "check_budget", "check_chat_defaults", "check_list",
+    "check_options", "check_rollout",
+]
