@@ -25,7 +25,8 @@ def load(path: Path) -> ModuleType:
 
 def test_every_example_is_covered() -> None:
     covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent",
-               "rag_app", "rag_query_engine"}  # the last two: tests/test_config_matrix.py
+               "rag_app", "rag_query_engine",  # tests/test_config_matrix.py
+               "tei_to_deepinfra", "openai_to_workers_ai", "edge_rag", "assistant_config"}  # tests/test_guides.py
     assert {p.stem for p in EXAMPLES} <= covered, "add a test for the new example"
 
 
