@@ -30,8 +30,8 @@ def ask(llm: ChatCloudflare, store: InMemoryVectorStore, question: str) -> Any:
 
 
 def main() -> dict[str, Any]:
-    emb = CloudflareEmbeddings(profile="edge")
-    llm = ChatCloudflare(profile="edge")
+    emb = CloudflareEmbeddings(config_profile="edge")
+    llm = ChatCloudflare(config_profile="edge")
     store = InMemoryVectorStore(emb)
     store.add_documents([Document(page_content=t) for t in DOCS])
     answers = [ask(llm, store, "What does a cache hit cost?") for _ in range(2)]

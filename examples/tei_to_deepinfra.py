@@ -14,6 +14,7 @@ import math
 import os
 from typing import Any
 
+from cfgateway.config import load_settings
 from cfgateway.connection import connect
 
 # The existing index: ids and texts (the TEI vectors are not reused: vectors of two models never mix).
@@ -36,7 +37,7 @@ def reindex(index: dict[str, str]) -> dict[str, Any]:
     price = info.input_price if info else None
     print(f"model {route.model} via {route.provider} · {len(texts)} texts in {math.ceil(len(texts) / batch)} "
           f"requests of up to {batch}")
-    print(f"vector size {sorted(dims)} (asked: {client.settings.embed_dimensions or 'native'})")
+    print(f"vector size {sorted(dims)} (asked: {load_settings().embed_dimensions or 'native'})")
     print(f"price ${price} per million tokens · {tokens} tokens · re-index cost ${resp.cost}")
     return {"index": new_index, "dims": dims, "tokens": tokens, "cost": resp.cost, "price": price,
             "batch": batch, "model": route.model}
@@ -47,8 +48,6 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from cfgateway import load_settings
-
     if load_settings().api_token:
         main()
     else:
