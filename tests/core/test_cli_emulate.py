@@ -125,3 +125,38 @@ def test_flags_that_need_a_gateway_say_so() -> None:
     assert config.api_token == "tok" and config.gateways["gw"].dynamic_routes == {"support": "openai/gpt-4o-mini"}
     lines = env_lines(config, "http://127.0.0.1:1")
     assert "export CLOUDFLARE_ACCOUNT_ID=a1" in lines and not any("tok" in line.split("#")[0] for line in lines)
+
+
+def test_the_readme_proxy_alias_example_works_against_emulate_with_stored_keys(tmp_path: Path) -> None:
+    """README: `cfgateway proxy --port 8080 --alias fast=@cf/meta/llama-3.1-8b-instruct-fp8-fast,openai/gpt-4o-mini`,
+    pointed at `cfgateway emulate --gateway gw --gateway-token T --stored-keys` by the lines it prints."""
+    with emulate("--gateway", "gw", "--gateway-token", "gw-s3cret", "--stored-keys") as (exported, _):
+        port = _free_port()
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **exported, "CLOUDFLARE_AI_GATEWAY_TOKEN": "gw-s3cret"}
+        proxy = subprocess.Popen(
+            [sys.executable, "-m", "cfgateway", "proxy", "--port", str(port),
+             "--alias", "fast=@cf/meta/llama-3.1-8b-instruct-fp8-fast,openai/gpt-4o-mini"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            base = f"http://127.0.0.1:{port}/v1"
+            for _ in range(300):
+                try:
+                    httpx.get(f"{base}/models", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            emu_url = exported["CLOUDFLARE_API_BASE_URL"].removesuffix("/client/v4")
+            httpx.post(f"{emu_url}/__emulator/faults",
+                       json={"path": "*/workers-ai/*", "kind": "error", "status": 429, "code": 3040})
+            body = {"model": "fast", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}
+            answer = httpx.post(f"{base}/chat/completions", json=body, timeout=30)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["choices"][0]["message"]["content"] == "You said: hello"
+            paths = [r["path"] for r in httpx.get(f"{emu_url}/__emulator/requests").json()]
+            assert paths[-1] == "/v1/acct/gw/openai/chat/completions"  # the fallback answered, with stored keys
+        finally:
+            proxy.send_signal(signal.SIGINT)
+            try:
+                proxy.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proxy.kill()
