@@ -76,11 +76,13 @@ _LAZY: dict[str, str] = {
     "TierRule": "cfgateway.routing.rollout",
     "RoutingPolicy": "cfgateway.routing.rollout",
     "CostTracker": "cfgateway.costs.budget",
+    "connect": "cfgateway.connection",
 }
 
 if TYPE_CHECKING:
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
+    from cfgateway.connection import connect
     from cfgateway.costs.budget import Budget, CostTracker
     from cfgateway.costs.catalog import Catalog, ModelInfo, get_model, load_catalog
     from cfgateway.costs.ledger import UsageRecord, open_ledger
@@ -107,6 +109,7 @@ __all__ = [
     "RoutingPolicy",
     "TierRule",
     "build_client",
+    "connect",
     "AsyncClient",
     "AttemptInfo",
     "AuthenticationError",
