@@ -37,8 +37,9 @@ typecheck: $(STAMP)
 test: $(STAMP) redis chromium lint typecheck
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# Migration scenario 2 (docs/migrate-openai-to-workers-ai.md) on the embedded emulator when no credentials are set.
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(PY) examples/openai_to_workers_ai.py
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py

@@ -63,11 +63,13 @@ _LAZY: dict[str, str] = {
     "openai_client": "cfgateway.openai_sdk",
     "async_openai_client": "cfgateway.openai_sdk",
     "autogen_model_info": "cfgateway.openai_sdk",
+    "connect": "cfgateway.connection",
 }
 
 if TYPE_CHECKING:
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
+    from cfgateway.connection import connect
     from cfgateway.costs.alerts import AlertEvent, Alerts, WebhookSink
     from cfgateway.costs.budget import Budget, CostTracker
     from cfgateway.costs.catalog import Catalog, ModelInfo, get_model, load_catalog
@@ -154,6 +156,7 @@ __all__ = [
     "RoutingPolicy",
     "TierRule",
     "build_client",
+    "connect",
     "AsyncClient",
     "AttemptInfo",
     "AuthenticationError",

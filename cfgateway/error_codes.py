@@ -27,6 +27,22 @@ from cfgateway.errors import (
 
 Credential = Literal["api_token", "gateway_token", "provider_key"]
 
+_AUTH_HINTS = {
+    "gateway_token": (
+        " — the AI Gateway rejected the gateway token (cf-aig-authorization): check CLOUDFLARE_AI_GATEWAY_TOKEN"
+        " (gateway_token=, config key gateway_token_env) and the gateway id"
+    ),
+    "api_token": (
+        " — Cloudflare rejected the API token: check CLOUDFLARE_API_TOKEN (api_token=, config key api_token_env);"
+        " it needs Workers AI Read+Edit"
+    ),
+    "provider_key": (
+        " — the provider rejected its key: with keys stored in the gateway (byok, the default) store the key in the"
+        " gateway's Provider Keys and set the gateway token (CLOUDFLARE_AI_GATEWAY_TOKEN); with byok=False"
+        " (CFGATEWAY_BYOK=0, config key byok) check the provider's env var (OPENAI_API_KEY, ...)"
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Code:
@@ -138,10 +154,15 @@ def error_class(status: int, code: int | None, message: str) -> type[APIError]:
     return BadRequestError
 
 
-def hint_for(code: int | None) -> str | None:
-    """The code's own fix, or None (the error class's generic hint applies)."""
+def hint_for(code: int | None, cls: type[APIError] | None = None) -> str | None:
+    """The fix to name for ``code``: the code's own hint; for an authentication error, the credential that was
+    rejected (the provider's key when the code does not say); None: the error class's generic hint."""
     info = code_info(code)
-    return info.hint if info is not None and info.hint else None
+    if info is not None and info.hint:
+        return info.hint
+    if cls is not None and issubclass(cls, AuthenticationError):
+        return _AUTH_HINTS[info.credential if info is not None and info.credential else "provider_key"]
+    return None
 
 
 __all__ = ["CODES", "Code", "Credential", "code_info", "error_class", "hint_for"]

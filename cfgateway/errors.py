@@ -181,10 +181,13 @@ class APIError(CloudflareError):
 
 
 class AuthenticationError(APIError):
-    """The token is missing, wrong, or lacks permission."""
+    """The token is missing, wrong, or lacks permission. The hint names the credential that was rejected:
+    the gateway token (code 2009), the Cloudflare API token (10000, 9106) or the provider's key (otherwise;
+    :func:`cfgateway.error_codes.hint_for`)."""
 
-    hint = (" — check CLOUDFLARE_API_TOKEN (Workers AI Read+Edit) and, for an authenticated gateway,"
-            " CLOUDFLARE_AI_GATEWAY_TOKEN")
+    hint = (" — the provider rejected its key: with keys stored in the gateway (byok, the default) store the key in"
+            " the gateway's Provider Keys and set the gateway token (CLOUDFLARE_AI_GATEWAY_TOKEN); with byok=False"
+            " (CFGATEWAY_BYOK=0, config key byok) check the provider's env var (OPENAI_API_KEY, ...)")
 
 
 class PermissionDeniedError(APIError):

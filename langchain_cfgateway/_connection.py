@@ -1,19 +1,33 @@
 """Connection fields shared by :class:`ChatCloudflare` and :class:`CloudflareEmbeddings`.
 
-Settings resolve through :func:`cfgateway.config.load_settings` (arguments > ``CLOUDFLARE_*`` /
-``CFGATEWAY_*`` environment > ``cfgateway.toml`` profile > defaults) once, at construction; the
-core client is built on first use, once per instance, and pooled.
+Everything resolves once, at construction, through the core's :mod:`cfgateway.connection` (the same helper
+the LlamaIndex adapter uses): settings (arguments > ``CLOUDFLARE_*`` / ``CFGATEWAY_*`` environment >
+``cfgateway.toml`` profile > defaults), and the model, fallbacks, endpoint and gateway options the code
+left out (``CFGATEWAY_CHAT_MODEL`` / ``chat_model``, ...). Every route is checked then, so a bad model
+string or a missing setting raises :class:`cfgateway.ConfigError` at construction; an unknown argument
+raises :class:`TypeError`. The core client is built on first use, once per instance, and pooled.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from langchain_core.embeddings import Embeddings
 from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from cfgateway.config import Settings, load_settings
+from cfgateway.connection import (
+    DEFAULT_CHAT_MODEL,
+    DEFAULT_EMBED_MODEL,
+    Connection,
+    Kind,
+    build_model_client,
+    refuse_unknown_arguments,
+    settle_arguments,
+)
 from cfgateway.routing.routes import GatewayOptions
 
 if TYPE_CHECKING:
@@ -22,10 +36,9 @@ if TYPE_CHECKING:
 
 Endpoint = Literal["auto", "native", "openai", "compat", "direct", "gateway"]
 _BUILD_LOCK = threading.Lock()
-_SETTING_FIELDS = ("account_id", "api_token", "gateway_id", "gateway_token", "base_url", "gateway_base_url",
-                   "timeout", "max_retries")
 _FILLED = ("account_id", "api_token", "gateway_id", "gateway_token")
 _SECRETS = ("api_token", "gateway_token")
+_ARG_ALIASES = {"model_name": "model", "api_key": "api_token", "profile": "config_profile"}
 
 
 def known_arguments(cls: type[BaseModel]) -> set[str]:
@@ -39,16 +52,9 @@ def known_arguments(cls: type[BaseModel]) -> set[str]:
 
 
 def refuse_unknown(cls: type[BaseModel], data: Any, *, aliases: Mapping[str, str] | None = None) -> Any:
-    """A clear error naming the accepted arguments instead of sending unknown ones anywhere."""
-    if not isinstance(data, dict):
-        return data
-    known = known_arguments(cls)
-    unknown = sorted(k for k in data if k not in known and k not in (aliases or {}))
-    if unknown:
-        public = sorted(k for k in known if not k.startswith("_"))
-        raise ValueError(
-            f"{cls.__name__} got unknown argument(s) {', '.join(unknown)}; it takes: {', '.join(public)}"
-        )
+    """A :class:`TypeError` naming the accepted arguments instead of sending unknown ones anywhere."""
+    if isinstance(data, dict):
+        refuse_unknown_arguments(cls.__name__, [k for k in data if k not in (aliases or {})], known_arguments(cls))
     return data
 
 
@@ -72,6 +78,9 @@ class CloudflareConnection(BaseModel):
     fallbacks: list[str] | None = None
     """Model strings tried in order when the primary fails with a retryable error."""
     fallback_mode: Literal["client", "gateway"] | None = None
+    byok: bool | None = None
+    """Provider keys stored in the gateway (default True; ``CFGATEWAY_BYOK``, config key ``byok``); False sends
+    your own key from the provider's env var (``OPENAI_API_KEY``, ...)."""
     config_profile: str | None = None
     """A ``cfgateway.toml`` profile (``profile="prod"`` as a string is accepted and lands here)."""
     endpoint: Endpoint = "auto"
@@ -85,6 +94,7 @@ class CloudflareConnection(BaseModel):
     from the call's user id and metadata (``config={"metadata": {"user_id": ...}}``); never serialised."""
 
     _settings: Settings | None = PrivateAttr(default=None)
+    _conn: Connection | None = PrivateAttr(default=None)
     _cf_client: Any = PrivateAttr(default=None)  # (cache key, client)
 
     @model_validator(mode="before")
@@ -104,10 +114,19 @@ class CloudflareConnection(BaseModel):
     def _secret(cls, value: Any) -> Any:
         return SecretStr(value) if isinstance(value, str) else value
 
-    @model_validator(mode="after")
-    def _resolve_settings(self) -> CloudflareConnection:
-        overrides = {name: getattr(self, name) for name in _SETTING_FIELDS}
-        settings = load_settings(profile=self.config_profile, **overrides)
+    def __init__(self, **data: Any) -> None:
+        # Resolved before pydantic validates, so a ConfigError reaches the caller as itself and the
+        # catalog-derived fields (LangChain's model profile) see the configured model.
+        refuse_unknown(type(self), data, aliases=_ARG_ALIASES)
+        kind: Kind = "embed" if isinstance(self, Embeddings) else "chat"
+        default = DEFAULT_EMBED_MODEL if kind == "embed" else DEFAULT_CHAT_MODEL
+        data, conn = settle_arguments(kind, data, model_field="model", default_model=default, aliases=_ARG_ALIASES,
+                                      profile_field="config_profile")
+        super().__init__(**data)
+        self._show(conn.settings)
+        self._conn = conn
+
+    def _show(self, settings: Settings) -> None:
         for name in _FILLED:  # so the instance shows what it will use (secrets stay SecretStr)
             if getattr(self, name) is None:
                 value = getattr(settings, name)
@@ -115,7 +134,18 @@ class CloudflareConnection(BaseModel):
                     text = value.get_secret_value() if name in _SECRETS else value
                     object.__setattr__(self, name, SecretStr(text) if name in _SECRETS else text)
         self._settings = settings
-        return self
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved :class:`cfgateway.config.Settings` (tokens masked in its repr)."""
+        if self._settings is None:  # built without __init__ (model_validate, model_construct)
+            self._settings = load_settings(profile=self.config_profile, **self._overrides())
+        return self._settings
+
+    def _overrides(self) -> dict[str, Any]:
+        names = ("account_id", "api_token", "gateway_id", "gateway_token", "base_url", "gateway_base_url",
+                 "timeout", "max_retries", "byok")
+        return {name: getattr(self, name) for name in names}
 
     def _model_string(self) -> str:
         """The model string (each subclass defines a ``model`` field)."""
@@ -131,26 +161,19 @@ class CloudflareConnection(BaseModel):
             key = (self._model_string(), list(fallbacks) if fallbacks else None)
             cached = self._cf_client
             if cached is None or cached[0] != key:
-                from cfgateway.fallback import build_client  # deferred: keeps `import` cheap
-
-                kwargs: dict[str, Any] = {
-                    "settings": self._settings or load_settings(profile=self.config_profile),
-                    "endpoint": self.endpoint,
-                    "gateway_options": self.gateway_options,
-                    "tracker": self.tracker,
-                }
-                if fallbacks and self.fallback_mode is not None:
-                    kwargs["fallback_mode"] = self.fallback_mode
-                if self.routing is not None:
-                    kwargs["routing"] = self.routing
-                cached = self._cf_client = (key, build_client(key[0], key[1], **kwargs))
+                kind: Kind = "embed" if isinstance(self, Embeddings) else "chat"
+                base = self._conn or Connection(kind, self.settings, key[0])
+                conn = replace(base, model=key[0], fallbacks=tuple(key[1] or ()), endpoint=self.endpoint,
+                               fallback_mode=self.fallback_mode, gateway_options=self.gateway_options,
+                               dimensions=getattr(self, "dimensions", None))
+                client = build_model_client(conn, tracker=self.tracker, routing=self.routing)
+                cached = self._cf_client = (key, client)
             return cached[1]  # type: ignore[no-any-return]
 
     def _model_info(self, model: str | None = None) -> ModelInfo | None:
         from cfgateway.costs.catalog import load_catalog
 
-        settings = self._settings
-        return load_catalog(settings.catalog if settings else None).get(model or self._model_string())
+        return load_catalog(self.settings.catalog).get(model or self._model_string())
 
     def close(self) -> None:
         """Close the pooled connections (a later call opens new ones)."""

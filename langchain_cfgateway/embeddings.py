@@ -40,6 +40,10 @@ class CloudflareEmbeddings(CloudflareConnection, Embeddings):
     """bge models only: ``"cls"`` is more accurate on long inputs (not compatible with ``"mean"`` vectors)."""
     show_progress_bar: bool = False
     """A tqdm bar over texts embedded (tqdm is imported only when this is on)."""
+    dimensions: int | None = Field(default=None, ge=1)
+    """Vector size to ask for (``CFGATEWAY_EMBED_DIMENSIONS``, config key ``embed_dimensions``): sent where the
+    route shortens vectors on request (OpenAI text-embedding-3, Qwen3-Embedding), refused before sending
+    elsewhere; fallbacks must serve the same size."""
 
     _ALIASES: ClassVar[dict[str, str]] = {"profile": "config_profile"}
 

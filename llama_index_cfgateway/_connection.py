@@ -1,11 +1,13 @@
 """Connection fields shared by :class:`CloudflareLLM` and :class:`CloudflareEmbedding`.
 
-Settings resolve once, at construction, through :func:`cfgateway.config.load_settings`
-(arguments > ``CLOUDFLARE_*`` / ``CFGATEWAY_*`` environment > ``cfgateway.toml`` profile >
-defaults); the model's route is checked then too, so a missing account id or token fails at
-construction with the setting's name. The core client is built on first use, once per instance,
-and pooled. Tokens are ``SecretStr`` fields excluded from ``repr``, ``to_dict``/``to_json`` and
-the payloads LlamaIndex puts in its events.
+Everything resolves once, at construction, through the core's :mod:`cfgateway.connection` (the same helper
+the LangChain adapter uses): settings (arguments > ``CLOUDFLARE_*`` / ``CFGATEWAY_*`` environment >
+``cfgateway.toml`` profile > defaults), and the model, fallbacks, endpoint and gateway options the code
+left out (``CFGATEWAY_CHAT_MODEL`` / ``chat_model``, ...). Every route is checked then, so a bad model
+string or a missing setting raises :class:`cfgateway.ConfigError` at construction with the setting's name;
+an unknown argument raises :class:`TypeError`. The core client is built on first use, once per instance,
+and pooled. Tokens are ``SecretStr`` fields excluded from ``repr``, ``to_dict``/``to_json`` and the payloads
+LlamaIndex puts in its events.
 """
 
 from __future__ import annotations
@@ -19,24 +21,28 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator
 if TYPE_CHECKING:
     from cfgateway.client import Client
     from cfgateway.config import Settings
+    from cfgateway.connection import Connection, Kind
     from cfgateway.costs.catalog import Catalog, ModelInfo
 
 Endpoint = Literal["auto", "native", "openai", "compat", "direct", "gateway"]
 _BUILD_LOCK = threading.Lock()
 _SETTING_FIELDS = ("account_id", "api_token", "gateway_id", "gateway_token", "base_url", "gateway_base_url",
-                   "timeout", "max_retries")
+                   "timeout", "max_retries", "byok")
+
+
+def _known(cls: type[BaseModel]) -> set[str]:
+    known = set(cls.model_fields)
+    known.update(f.alias for f in cls.model_fields.values() if f.alias)
+    return known | {"class_name"}
 
 
 def refuse_unknown(cls: type[BaseModel], data: Any, aliases: Mapping[str, str] | None = None) -> Any:
-    """A clear error naming the accepted arguments, instead of keeping (or sending) unknown ones."""
+    """A :class:`TypeError` naming the accepted arguments, instead of keeping (or sending) unknown ones."""
     if not isinstance(data, dict):
         return data
-    known = set(cls.model_fields)
-    known.update(f.alias for f in cls.model_fields.values() if f.alias)
-    unknown = sorted(k for k in data if k not in known and k not in (aliases or {}) and k != "class_name")
-    if unknown:
-        public = ", ".join(sorted(k for k in known if not k.startswith("_")))
-        raise TypeError(f"{cls.__name__} got unknown argument(s) {', '.join(unknown)}; it takes: {public}")
+    from cfgateway.connection import refuse_unknown_arguments
+
+    refuse_unknown_arguments(cls.__name__, [k for k in data if k not in (aliases or {})], _known(cls))
     if aliases:
         data = dict(data)
         for alias, name in aliases.items():
@@ -73,6 +79,10 @@ class CloudflareConnection(BaseModel):
         default=None, description="Model strings tried in order when the primary fails with a retryable error."
     )
     fallback_mode: Literal["client", "gateway"] | None = None
+    byok: bool | None = Field(
+        default=None, description="Provider keys stored in the gateway (default True; CFGATEWAY_BYOK, config key "
+        "byok); False sends your own key from the provider's env var (OPENAI_API_KEY, ...).",
+    )
     profile: str | None = Field(default=None, description="A cfgateway.toml profile (CFGATEWAY_PROFILE).")
     endpoint: Endpoint = "auto"
     timeout: float | None = Field(
@@ -109,19 +119,27 @@ class CloudflareConnection(BaseModel):
             raise TypeError(f"gateway_options must be a GatewayOptions or a dict, not {type(value).__name__}")
         return value
 
+    _conn: Connection | None = PrivateAttr(default=None)
+
     def __init__(self, **data: Any) -> None:
+        # Resolved before pydantic validates, so a ConfigError reaches the caller as itself
+        # (pydantic would wrap it in a ValidationError) and the fields show the configured model.
+        from llama_index.core.base.embeddings.base import BaseEmbedding
+
+        from cfgateway.connection import DEFAULT_CHAT_MODEL, DEFAULT_EMBED_MODEL, settle_arguments
+
+        aliases = getattr(type(self), "_ALIASES", {})
+        data = refuse_unknown(type(self), data, aliases)
+        embed = isinstance(self, BaseEmbedding)
+        field = "model_name" if embed else "model"
+        data, conn = settle_arguments("embed" if embed else "chat", data, model_field=field,
+                                      default_model=DEFAULT_EMBED_MODEL if embed else DEFAULT_CHAT_MODEL)
         super().__init__(**data)
-        # Resolved here, not in a validator, so a ConfigError reaches the caller as itself
-        # (pydantic would wrap it in a ValidationError).
-        self._settings = self._resolve_settings()
+        self._conn = conn
+        self._settings = self._show(conn.settings)
 
-    def _resolve_settings(self) -> Settings:
-        from cfgateway.config import load_settings
-        from cfgateway.routing.routes import resolve_route
-
-        overrides = {name: getattr(self, name) for name in _SETTING_FIELDS}
-        settings = load_settings(profile=self.profile, **overrides)
-        # Show what will be used (tokens stay SecretStr, never printed or serialised).
+    def _show(self, settings: Settings) -> Settings:
+        """Show what will be used (tokens stay SecretStr, never printed or serialised)."""
         for name in ("account_id", "gateway_id"):
             if getattr(self, name) is None and getattr(settings, name):
                 object.__setattr__(self, name, getattr(settings, name))
@@ -129,9 +147,13 @@ class CloudflareConnection(BaseModel):
             secret = getattr(settings, name)
             if getattr(self, name) is None and secret:
                 object.__setattr__(self, name, SecretStr(secret.get_secret_value()))
-        for model in (self._model_string(), *(self.fallbacks or ())):
-            resolve_route(model, settings, self.endpoint)  # fail now, naming the missing setting
         return settings
+
+    def _resolve_settings(self) -> Settings:
+        from cfgateway.config import load_settings
+
+        overrides = {name: getattr(self, name) for name in _SETTING_FIELDS}
+        return self._show(load_settings(profile=self.profile, **overrides))
 
     # Each subclass names its model string.
     def _model_string(self) -> str:
@@ -152,19 +174,18 @@ class CloudflareConnection(BaseModel):
             return client  # type: ignore[no-any-return]
         with _BUILD_LOCK:
             if self._cf_client is None or self._cf_client_key != key:
-                from cfgateway.fallback import build_client  # deferred: keeps `import` cheap (no httpx)
+                from dataclasses import replace
 
-                kwargs: dict[str, Any] = {
-                    "settings": self.settings,
-                    "endpoint": self.endpoint,
-                    "gateway_options": self.gateway_options,
-                    "tracker": self.tracker,
-                }
-                if self.fallbacks and self.fallback_mode is not None:
-                    kwargs["fallback_mode"] = self.fallback_mode
-                if self.routing is not None:
-                    kwargs["routing"] = self.routing
-                self._cf_client = build_client(key[0], list(key[1]) or None, **kwargs)
+                from llama_index.core.base.embeddings.base import BaseEmbedding
+
+                from cfgateway.connection import Connection, build_model_client  # deferred: keeps `import` cheap
+
+                kind: Kind = "embed" if isinstance(self, BaseEmbedding) else "chat"
+                base = self._conn or Connection(kind, self.settings, key[0])
+                conn = replace(base, model=key[0], fallbacks=key[1], endpoint=self.endpoint,
+                               fallback_mode=self.fallback_mode, gateway_options=self.gateway_options,
+                               dimensions=getattr(self, "dimensions", None))
+                self._cf_client = build_model_client(conn, tracker=self.tracker, routing=self.routing)
                 self._cf_client_key = key
             return self._cf_client  # type: ignore[no-any-return]
 

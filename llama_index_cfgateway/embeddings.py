@@ -47,6 +47,11 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
     pooling: Literal["mean", "cls"] | None = Field(
         default=None, description="bge models only: 'cls' is more accurate on long inputs (not mean-compatible)."
     )
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Vector size to ask for (CFGATEWAY_EMBED_DIMENSIONS, config key "
+        "embed_dimensions): sent where the route shortens vectors on request (OpenAI text-embedding-3, "
+        "Qwen3-Embedding), refused before sending elsewhere; fallbacks must serve the same size.",
+    )
 
     _ALIASES: ClassVar[dict[str, str]] = {"model": "model_name", "api_key": "api_token"}
     _TRANSIENT: ClassVar[tuple[str, ...]] = ("_cf_client", "_cf_client_key", "_sems")

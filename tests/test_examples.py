@@ -25,7 +25,9 @@ def load(path: Path) -> ModuleType:
 
 def test_every_example_is_covered() -> None:
     covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent", "rollout",
-               "vectorize_rag", "autogen_gateway"}
+               "vectorize_rag", "autogen_gateway",
+               "rag_app", "rag_query_engine",  # tests/test_config_matrix.py
+               "tei_to_deepinfra", "openai_to_workers_ai", "edge_rag", "assistant_config"}  # tests/test_guides.py
     assert {p.stem for p in EXAMPLES} <= covered, "add a test for the new example"
 
 

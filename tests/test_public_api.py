@@ -21,6 +21,7 @@ CFGATEWAY = {
     "AlertEvent", "Alerts", "Gates", "WebhookSink",
     "VectorizeClient", "VectorizeIndex",
     "openai_client", "async_openai_client", "autogen_model_info",
+    "connect",
 }
 
 # The core's own modules: what the layers above (adapters, proxy, emulator) may rely on.

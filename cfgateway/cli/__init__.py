@@ -1,9 +1,12 @@
 """The ``cfgateway`` command line. One module per command group; each has ``register(sub)``.
 
-    cfgateway emulate [--host 127.0.0.1] [--port 8787]   run the offline Cloudflare emulator
+    cfgateway emulate [--port 8787] [--gateway ID --gateway-token T --stored-keys] [--from-config]
+                                                          run the offline Cloudflare emulator
     cfgateway models [--kind chat|embed] [--json]        list the price/model catalog
     cfgateway costs [--ledger URL] [--since DATE] [--format table|json|csv] [--plot costs.png] [--budget-…]
-    cfgateway chat MODEL "prompt"                         one chat call (settings from env / cfgateway.toml)
+    cfgateway chat [MODEL] "prompt" [--profile P] [--no-byok] ...  one chat call (settings from env / cfgateway.toml)
+    cfgateway config show [--profile P] [--config PATH]   the resolved settings and their sources, secrets masked
+    cfgateway check [--profile P] [--no-calls]            check the configuration against the service
     cfgateway proxy [--port 8080] [--alias NAME=MODEL[,FALLBACK…]] [--api-key KEY] [--config proxy.toml]
                                                           an OpenAI-compatible proxy (AutoGen, openai SDK)
     cfgateway rollout status|report|advance|rollback [--ledger URL] [--name NAME] [--reason TEXT] [--json]
@@ -16,10 +19,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cfgateway.cli import _chat, _costs, _dashboard, _emulate, _models, _proxy, _rollout
+from cfgateway.cli import _chat, _check, _config, _costs, _dashboard, _emulate, _models, _proxy, _rollout
 from cfgateway.errors import CloudflareError
 
-COMMANDS = (_emulate, _models, _costs, _chat, _proxy, _rollout, _dashboard)
+COMMANDS = (_emulate, _models, _costs, _chat, _proxy, _config, _check, _rollout, _dashboard)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``cfgateway chat MODEL PROMPT``: one streamed chat call."""
+"""``cfgateway chat [MODEL] PROMPT``: one streamed chat call (model, fallbacks and settings from the options,
+the environment or a cfgateway.toml profile, like an app's)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ import sys
 import time
 from typing import Any
 
+from cfgateway.cli._config import add_config_options
+
 
 def _run(args: argparse.Namespace) -> int:
-    from cfgateway.client import Client
+    from cfgateway.connection import connect
     from cfgateway.types import ChatRequest, Message
 
-    client = Client(args.model)
+    model, prompt = (args.words[0], args.words[1]) if len(args.words) == 2 else (None, args.words[0])
+    client = connect(
+        "chat", model, fallbacks=args.fallback, profile=args.profile, config_path=args.config,
+        endpoint=args.endpoint, gateway_id=args.gateway_id, byok=args.byok,
+    )
+    defaults = client.settings.chat_defaults  # type: ignore[attr-defined]
+    max_tokens = args.max_tokens or defaults.get("max_tokens") or 256
     start = time.perf_counter()
-    for chunk in client.stream(ChatRequest([Message("user", args.prompt)], max_tokens=args.max_tokens)):
+    request = ChatRequest([Message("user", prompt)], max_tokens=max_tokens, temperature=defaults.get("temperature"))
+    for chunk in client.stream(request):
         print(chunk.text, end="", flush=True)
         if chunk.final:
             u = chunk.usage
@@ -26,8 +36,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    ch = sub.add_parser("chat", help="one streamed chat call")
-    ch.add_argument("model")
-    ch.add_argument("prompt")
-    ch.add_argument("--max-tokens", type=int, default=256)
+    ch = sub.add_parser("chat", help="one streamed chat call", usage="cfgateway chat [MODEL] PROMPT [options]")
+    ch.add_argument("words", nargs="+", metavar="[MODEL] PROMPT",
+                    help="the model (default: CFGATEWAY_CHAT_MODEL / chat_model) and the prompt")
+    ch.add_argument("--max-tokens", type=int, help="default: chat_defaults.max_tokens, else 256")
+    ch.add_argument("--fallback", action="append", default=None, metavar="MODEL",
+                    help="a fallback model (repeatable; default: CFGATEWAY_FALLBACKS / fallbacks)")
+    ch.add_argument("--endpoint", choices=["auto", "native", "openai", "compat", "direct", "gateway"])
+    ch.add_argument("--gateway-id", help="route through this AI Gateway (env CLOUDFLARE_AI_GATEWAY_ID)")
+    byok = ch.add_mutually_exclusive_group()
+    byok.add_argument("--byok", dest="byok", action="store_true", default=None,
+                      help="provider keys stored in the gateway (the default; env CFGATEWAY_BYOK=1)")
+    byok.add_argument("--no-byok", dest="byok", action="store_false",
+                      help="send your own provider key from its env var (OPENAI_API_KEY, ...; CFGATEWAY_BYOK=0)")
+    add_config_options(ch)
     ch.set_defaults(func=_run)

@@ -17,12 +17,14 @@ import queue
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cfgateway import errors
 from cfgateway.errors import ConfigError
-from cfgateway.http.transport import Transport
+
+if TYPE_CHECKING:
+    from cfgateway.http.transport import Transport
 
 logger = logging.getLogger("cfgateway.alerts")
 
@@ -65,7 +67,11 @@ class WebhookSink:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.headers = {"content-type": "application/json", **(headers or {})}
-        self._transport = transport or Transport(timeout=timeout, max_retries=0)
+        if transport is None:  # httpx costs ~0.1 s to import: only when a webhook sink is built
+            from cfgateway.http.transport import Transport
+
+            transport = Transport(timeout=timeout, max_retries=0)
+        self._transport = transport
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None

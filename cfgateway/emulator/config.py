@@ -14,12 +14,24 @@ STREAM_ONLY_KINDS = ("drop_stream", "stream_error")
 
 @dataclass(slots=True)
 class GatewayConfig:
-    """One AI Gateway. ``auth_token`` set = authenticated gateway (needs ``cf-aig-authorization``)."""
+    """One AI Gateway. ``auth_token`` set = authenticated gateway (needs ``cf-aig-authorization``).
+
+    ``stored_keys``: provider keys are stored in the gateway (BYOK), so requests without a provider key are
+    answered; ``None`` = stored exactly when the gateway is authenticated. ``dynamic_routes`` maps a dynamic
+    route's name (``model: "dynamic/{name}"``) to the model string it sends to.
+    """
 
     auth_token: str | None = None
+    stored_keys: bool | None = None
+    dynamic_routes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_stored_keys(self) -> bool:
+        return self.auth_token is not None if self.stored_keys is None else self.stored_keys
 
     def __repr__(self) -> str:
-        return f"GatewayConfig(authenticated={self.auth_token is not None})"
+        return (f"GatewayConfig(authenticated={self.auth_token is not None}, stored_keys={self.has_stored_keys}, "
+                f"dynamic_routes={self.dynamic_routes!r})")
 
 
 @dataclass(slots=True)

@@ -53,8 +53,11 @@ OTHER_KNOWN = frozenset(
         "fal",
         "ideogram",
         "parallel",
+        "saladcloud",
+        "dynamic",
     }
 )
+STORED_KEYS_ONLY = frozenset({"aws-bedrock", "google-vertex-ai"})
 COMPAT_ALIASES = {"perplexity": "perplexity-ai", "xai": "grok"}
 DEFAULT_EMBED_DIMS = 1536
 
@@ -182,8 +185,20 @@ def anthropic_messages(ctx: Ctx) -> Reply:
     return Reply(body=anthropic_message(ans, model, mid), family="anthropic")
 
 
+def _dynamic_target(ctx: Ctx, name: str) -> str | Reply:
+    """The model a gateway dynamic route sends to (guess: the error bodies for a missing route / no BYOK)."""
+    gw = ctx.gateway
+    if gw is None or not gw.has_stored_keys:
+        return gateway_error(400, 2040, "Dynamic routes need provider keys stored in the gateway (BYOK)")
+    target = gw.dynamic_routes.get(name)
+    if target is None:
+        return gateway_error(400, 2008, f"Invalid provider: no dynamic route named {name!r}")
+    return target
+
+
 def compat(ctx: Ctx, kind: str) -> Reply:
-    """``compat/chat/completions`` (and ``compat/embeddings``) with ``model: "{provider}/{model}"``."""
+    """``compat/chat/completions`` (and ``compat/embeddings``) with ``model: "{provider}/{model}"``; the answer
+    is OpenAI-shaped whatever the provider, with ``cf-aig-provider`` / ``cf-aig-model`` saying who answered."""
     got = _body_model(ctx, "openai")
     if isinstance(got, Reply):
         return got
@@ -191,12 +206,31 @@ def compat(ctx: Ctx, kind: str) -> Reply:
     if full.startswith("@") or "/" not in full:
         return gateway_error(400, 2005, "Failed to get response from provider")  # guess: HTTP status varies
     provider, model = full.split("/", 1)
+    if provider == "dynamic":
+        target = _dynamic_target(ctx, model)
+        if isinstance(target, Reply):
+            return target
+        if target.startswith("dynamic/"):
+            return gateway_error(400, 2008, "Invalid provider: a dynamic route may not name another")
+        provider, model = target.split("/", 1)
     provider = COMPAT_ALIASES.get(provider, provider)
     if provider not in OPENAI_WIRE and provider not in OTHER_KNOWN and not provider.startswith("custom-"):
         return gateway_error(400, 2008, "Invalid provider")
+    if provider in STORED_KEYS_ONLY and (ctx.gateway is None or not ctx.gateway.has_stored_keys):
+        # guess: the gateway signs these requests itself, so without stored keys it cannot send them
+        return openai_error(401, f"{provider} needs its credentials stored in the gateway (BYOK)")
+    reply = _compat_answer(ctx, kind, provider, model)
+    if reply.ok:
+        reply.headers["cf-aig-provider"] = provider
+        reply.headers["cf-aig-model"] = model
+    return reply
+
+
+def _compat_answer(ctx: Ctx, kind: str, provider: str, model: str) -> Reply:
+    body = ctx.body if isinstance(ctx.body, dict) else {}
     if provider == "workers-ai":
         if kind == "embed":
-            return embed_v1(ctx.sub(body={**ctx.body, "model": model}), family="openai")
+            return embed_v1(ctx.sub(body={**body, "model": model}), family="openai")
         return chat_v1(ctx, family="openai", model=model, label=model)
     if kind == "embed":
         return openai_embeddings(ctx, provider, model)
@@ -204,8 +238,8 @@ def compat(ctx: Ctx, kind: str) -> Reply:
 
 
 def provider_key_error(ctx: Ctx, provider: str) -> Reply | None:
-    """Unauthenticated gateway (no stored keys) and no provider key -> the provider's own 401."""
-    if ctx.gateway is None or ctx.gateway.auth_token is not None or ctx.has_provider_key():
+    """A gateway without stored keys and no provider key -> the provider's own 401."""
+    if ctx.gateway is None or ctx.gateway.has_stored_keys or ctx.has_provider_key():
         return None
     if provider == "anthropic":
         return anthropic_error(401, "x-api-key header is required")

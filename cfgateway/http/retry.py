@@ -77,7 +77,7 @@ def api_error(status: int, headers: Mapping[str, str], body: bytes, model: str |
         log_id=headers.get("cf-aig-log-id"),
         retry_after=_retry_after(headers),
         body=body.decode("utf-8", "replace"),
-        hint=hint_for(code),
+        hint=hint_for(code, cls),
     )
 
 

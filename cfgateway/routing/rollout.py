@@ -248,12 +248,14 @@ def rollout_from_settings(
         auto = true
         min_similarity = 0.95                 # any Gates field, here or under [....rollout.gates]
     """
-    table = getattr(settings, "rollout", None)
-    if not table:
+    entries = getattr(settings, "rollout", None) or ()
+    staged = [e for e in ([entries] if isinstance(entries, Mapping) else entries)
+              if isinstance(e, Mapping) and "candidate" in e]  # the others are fixed shares {model, percent}
+    if not staged:
         return None
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"the rollout setting is a table (candidate, stages, gates...), got {table!r}")
-    conf = dict(table)
+    if len(staged) > 1:
+        raise ConfigError("the rollout setting may hold one staged rollout (a table with candidate, stages, ...)")
+    conf = dict(staged[0])
     gate_names = set(Gates.__dataclass_fields__)
     gate_values = dict(conf.pop("gates", None) or {})
     gate_values.update({k: conf.pop(k) for k in list(conf) if k in gate_names})

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from cfgateway.config import PROVIDER_KEY_ENV, Settings
 from cfgateway.errors import ConfigError
+from cfgateway.routing.model_strings import check_model_string, quote_path
 from cfgateway.types import GatewayMeta
 
 Wire = Literal["workers-ai", "openai", "anthropic"]
@@ -50,6 +51,23 @@ PROVIDERS: dict[str, ProviderSpec] = {
 
 # custom-{slug}: where the upstream's OpenAI-compatible API lives after the gateway's base URL.
 CUSTOM_PREFIXES: dict[str, str] = {"custom-deepinfra": "v1/openai"}
+
+# Providers the core reaches only through the gateway's unified ``compat/chat/completions`` (§3.3):
+# the model string goes in the body unchanged and the answer is OpenAI-shaped. ``perplexity`` and
+# ``xai`` are the compat names of ``perplexity-ai`` and ``grok``; ``dynamic/{route}`` names a gateway
+# dynamic route. aws-bedrock and google-vertex-ai need keys stored in the gateway (it signs the request).
+COMPAT_PROVIDERS: frozenset[str] = frozenset({
+    "google-ai-studio", "google-vertex-ai", "aws-bedrock", "azure-openai", "cohere", "huggingface",
+    "replicate", "baseten", "saladcloud", "perplexity", "xai", "dynamic",
+})
+STORED_KEYS_ONLY: frozenset[str] = frozenset({"aws-bedrock", "google-vertex-ai", "dynamic"})
+
+# Gateway providers that serve neither chat nor embeddings: refused before sending (guess for parallel/neon).
+NOT_ROUTED: dict[str, str] = {
+    "cartesia": "speech synthesis", "deepgram": "speech recognition and synthesis",
+    "elevenlabs": "speech synthesis", "fal": "image and video generation", "ideogram": "image generation",
+    "parallel": "web search", "neon": "a database service",
+}
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -135,10 +153,15 @@ class Route:
         return self.provider == "workers-ai"
 
 
-def split_model(model: str) -> tuple[str, str]:
-    """``(provider, provider_model)`` for a model string."""
-    if not model or model != model.strip():
-        raise ConfigError(f"model string {model!r} is empty or has surrounding spaces")
+def known_providers() -> list[str]:
+    """Every provider slug a model string may start with (besides ``@cf``/``@hf`` and ``custom-{slug}``)."""
+    return sorted({"workers-ai", *PROVIDERS, *COMPAT_PROVIDERS})
+
+
+def split_model(model: str, endpoint: Endpoint = "auto") -> tuple[str, str]:
+    """``(provider, provider_model)`` for a model string; refuses strings outside the grammar
+    (:mod:`cfgateway.routing.model_strings`) and unknown providers before anything is sent."""
+    check_model_string(model)
     if model.startswith(("@cf/", "@hf/")):
         return "workers-ai", model
     if "/" not in model:
@@ -151,21 +174,31 @@ def split_model(model: str) -> tuple[str, str]:
         if not rest.startswith(("@cf/", "@hf/")):
             raise ConfigError(f"model {model!r}: after 'workers-ai/' comes a Workers AI id such as '@cf/meta/…'")
         return "workers-ai", rest
-    if provider not in PROVIDERS and not provider.startswith("custom-"):
-        known = ", ".join(sorted(PROVIDERS))
-        raise ConfigError(f"model {model!r}: unknown provider {provider!r} (known: {known}, or custom-{{slug}})")
+    if provider in NOT_ROUTED:
+        raise ConfigError(
+            f"model {model!r}: {provider} serves {NOT_ROUTED[provider]}, not chat or embeddings, so cfgateway has "
+            f"no route for it; call the gateway's {provider}/ path with your own HTTP client"
+        )
+    known = provider in PROVIDERS or provider in COMPAT_PROVIDERS or provider.startswith("custom-")
+    if not known and endpoint != "compat":
+        raise ConfigError(
+            f"model {model!r}: unknown provider {provider!r}. Known: {', '.join(known_providers())}, "
+            f"custom-{{slug}} (a custom provider) and dynamic/{{route}} (a gateway dynamic route). For a provider "
+            f"the gateway serves that is not listed yet, send the model string unchanged through the gateway's "
+            f"compat/chat/completions: endpoint='compat' (env CFGATEWAY_ENDPOINT=compat, config key endpoint)"
+        )
     return provider, rest
 
 
-def _need(value: str | None, what: str, env: str) -> str:
+def _need(value: str | None, what: str, env: str, key: str) -> str:
     if not value:
-        raise ConfigError(f"{what} is not set: pass it as an argument or set {env}")
+        raise ConfigError(f"{what} is not set: pass {key}=, set {env}, or put {key} in a cfgateway.toml profile")
     return value
 
 
 def _gateway_base(s: Settings) -> str:
-    acct = _need(s.account_id, "account id", "CLOUDFLARE_ACCOUNT_ID")
-    gw = _need(s.gateway_id, "AI Gateway id", "CLOUDFLARE_AI_GATEWAY_ID")
+    acct = _need(s.account_id, "account id", "CLOUDFLARE_ACCOUNT_ID", "account_id")
+    gw = _need(s.gateway_id, "AI Gateway id", "CLOUDFLARE_AI_GATEWAY_ID", "gateway_id")
     return f"{s.gateway_base_url}/{acct}/{gw}"
 
 
@@ -177,7 +210,11 @@ def _gateway_auth(s: Settings) -> dict[str, str]:
 
 def _workers_ai_route(model: str, canonical: str, s: Settings, endpoint: Endpoint) -> Route:
     token = s.api_token.get_secret_value() if s.api_token else ""
-    _need(token, "Cloudflare API token", "CLOUDFLARE_API_TOKEN")
+    if not token:
+        raise ConfigError(
+            "Cloudflare API token is not set: pass api_token=, set CLOUDFLARE_API_TOKEN, or name the variable "
+            "holding it with api_token_env in a cfgateway.toml profile"
+        )
     auth = {"Authorization": f"Bearer {token}"}
     openai_wire = endpoint == "openai"
     through_gateway = canonical.startswith("workers-ai/") or endpoint == "gateway"
@@ -186,12 +223,13 @@ def _workers_ai_route(model: str, canonical: str, s: Settings, endpoint: Endpoin
         base = f"{_gateway_base(s)}/workers-ai"
         headers = {**auth, **_gateway_auth(s)}
     else:
-        acct = _need(s.account_id, "account id", "CLOUDFLARE_ACCOUNT_ID")
+        acct = _need(s.account_id, "account id", "CLOUDFLARE_ACCOUNT_ID", "account_id")
         base = f"{s.base_url}/accounts/{acct}/ai"
         headers = auth
     native = base if through_gateway else f"{base}/run"
-    chat = f"{base}/v1/chat/completions" if openai_wire else f"{native}/{model}"
-    embed = f"{base}/v1/embeddings" if openai_wire else f"{native}/{model}"
+    path = quote_path(model)
+    chat = f"{base}/v1/chat/completions" if openai_wire else f"{native}/{path}"
+    embed = f"{base}/v1/embeddings" if openai_wire else f"{native}/{path}"
     return Route(
         model=model,
         provider="workers-ai",
@@ -209,8 +247,32 @@ def _workers_ai_route(model: str, canonical: str, s: Settings, endpoint: Endpoin
     )
 
 
+def _missing_key(provider: str, s: Settings) -> ConfigError:
+    env = PROVIDER_KEY_ENV.get(provider)
+    if provider in STORED_KEYS_ONLY:
+        return ConfigError(
+            f"{provider} is reached with keys stored in the gateway, which signs the request: keep byok on "
+            f"(byok=True, CFGATEWAY_BYOK=1, config key byok = true), store the keys in the gateway and set the "
+            f"gateway token (gateway_token=, CLOUDFLARE_AI_GATEWAY_TOKEN, config key gateway_token_env)"
+        )
+    if not s.byok:
+        var = env or f"a key for {provider} in provider_keys"
+        return ConfigError(
+            f"{provider}: byok is off (byok=False, CFGATEWAY_BYOK=0 or config key byok = false), so cfgateway sends "
+            f"your own key, but {var} is not set. Set {var} (or provider_keys_env in a cfgateway.toml profile), "
+            f"or turn byok on and set the gateway token (CLOUDFLARE_AI_GATEWAY_TOKEN) to use keys stored in the gateway"
+        )
+    own = f"set {env}" if env else f"put a key for {provider} in provider_keys"
+    return ConfigError(
+        f"{provider} is reached through AI Gateway with keys stored in the gateway (BYOK), which needs the gateway "
+        f"token: pass gateway_token=, set CLOUDFLARE_AI_GATEWAY_TOKEN, or name its variable with gateway_token_env "
+        f"in a cfgateway.toml profile. To send your own key instead, pass byok=False (CFGATEWAY_BYOK=0, config key "
+        f"byok = false) and {own}."
+    )
+
+
 def _provider_headers(provider: str, spec: ProviderSpec | None, s: Settings) -> dict[str, str]:
-    key = s.provider_key(provider)
+    key = s.provider_key(provider) if provider not in STORED_KEYS_ONLY else None
     headers: dict[str, str] = {}
     if key:
         if spec is not None and spec.auth == "x-api-key":
@@ -219,24 +281,28 @@ def _provider_headers(provider: str, spec: ProviderSpec | None, s: Settings) -> 
             headers["Authorization"] = f"Bearer {key.get_secret_value()}"
     if spec is not None and spec.wire == "anthropic":
         headers["anthropic-version"] = ANTHROPIC_VERSION
-    if not key and not s.gateway_token:
-        env = PROVIDER_KEY_ENV.get(provider, f"a key for {provider}")
-        raise ConfigError(
-            f"{provider} is reached through AI Gateway with keys stored in the gateway (BYOK), which needs the "
-            f"gateway token: set CLOUDFLARE_AI_GATEWAY_TOKEN (or gateway_token=). To send your own key instead, "
-            f"pass byok=False and set {env}."
-        )
+    if not key and (not s.gateway_token or (provider in STORED_KEYS_ONLY and not s.byok)):
+        raise _missing_key(provider, s)
     return headers
+
+
+def _compat_route(model: str, provider: str, pmodel: str, base: str, s: Settings) -> Route:
+    provider_headers = _provider_headers(provider, PROVIDERS.get(provider), s)
+    provider_headers.pop("anthropic-version", None)  # compat speaks OpenAI's wire
+    if "x-api-key" in provider_headers:
+        provider_headers["Authorization"] = f"Bearer {provider_headers.pop('x-api-key')}"
+    headers = {**provider_headers, **_gateway_auth(s)}
+    return Route(model, provider, pmodel, "openai", f"{base}/compat/chat/completions", None,
+                 model, True, headers, "compat", "chat/completions", None, provider_headers)
 
 
 def _provider_route(model: str, provider: str, pmodel: str, s: Settings, endpoint: Endpoint) -> Route:
     base = _gateway_base(s)
     spec = PROVIDERS.get(provider)
+    if endpoint == "compat" or (spec is None and not provider.startswith("custom-")):
+        return _compat_route(model, provider, pmodel, base, s)
     provider_headers = _provider_headers(provider, spec, s)
     headers = {**provider_headers, **_gateway_auth(s)}
-    if endpoint == "compat":
-        return Route(model, provider, pmodel, "openai", f"{base}/compat/chat/completions", None,
-                     model, True, headers, "compat", "chat/completions", None, provider_headers)
     if spec is None:  # custom-{slug}
         prefix = CUSTOM_PREFIXES.get(provider, "")
         pre = f"{prefix}/" if prefix else ""
@@ -263,7 +329,7 @@ def _provider_route(model: str, provider: str, pmodel: str, s: Settings, endpoin
 
 def resolve_route(model: str, settings: Settings, endpoint: Endpoint = "auto") -> Route:
     """The route for ``model``; raises :class:`ConfigError` naming the missing setting."""
-    provider, pmodel = split_model(model)
+    provider, pmodel = split_model(model, endpoint)
     if provider == "workers-ai":
         canonical = model
         return _workers_ai_route(pmodel, canonical, settings, endpoint)
@@ -308,11 +374,15 @@ def parse_gateway_headers(headers: Mapping[str, str]) -> GatewayMeta:
 
 
 __all__ = [
+    "COMPAT_PROVIDERS",
     "CUSTOM_PREFIXES",
+    "NOT_ROUTED",
+    "STORED_KEYS_ONLY",
     "PROVIDERS",
     "GatewayOptions",
     "ProviderSpec",
     "Route",
+    "known_providers",
     "parse_gateway_headers",
     "resolve_route",
     "split_model",

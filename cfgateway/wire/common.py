@@ -320,7 +320,8 @@ def api_error_from(obj: dict[str, Any], *, model: str | None = None, in_stream: 
     code, message = found
     status = _status_of(obj, code, in_stream)
     cls = error_class(status, code, message)
-    return cls(message, status=status, code=code, model=model, body=json.dumps(obj, default=str), hint=hint_for(code))
+    return cls(message, status=status, code=code, model=model, body=json.dumps(obj, default=str),
+               hint=hint_for(code, cls))
 
 
 def raise_for_error_event(obj: dict[str, Any], *, model: str | None = None, in_stream: bool = False) -> None:

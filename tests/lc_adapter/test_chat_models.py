@@ -12,10 +12,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from cfgateway.emulator.config import Fault
 from cfgateway.emulator.server import EmulatorServer
+from cfgateway.errors import ConfigError
 from langchain_cfgateway import ChatCloudflare, get_cloudflare_callback
 
 LEGACY = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
@@ -124,7 +125,7 @@ def test_secrets_never_in_repr_dumps_or_traces(conn: Any) -> None:
 
 
 def test_unknown_constructor_argument_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(ValidationError, match=r"unknown argument\(s\) foo_bar; it takes: .*account_id.*temperature"):
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) foo_bar; it takes: .*account_id.*temperature"):
         ChatCloudflare(foo_bar=1)
 
 
@@ -257,12 +258,12 @@ def test_profile_string_is_the_config_profile_and_capabilities_come_from_the_cat
     llm = ChatCloudflare(model=GATEWAY, api_token="t", account_id="a", gateway_id="g", gateway_token="x")
     assert llm.profile and llm.profile["tool_calling"] is True and llm.profile["max_input_tokens"] == 128000
     assert llm.config_profile is None
-    with pytest.raises(ValidationError, match="profile 'prod'"):
+    with pytest.raises(ConfigError, match="profile .prod."):
         ChatCloudflare(model=GATEWAY, profile="prod")  # no cfgateway.toml here: a clear ConfigError
 
 
 def test_ls_params_and_llm_type() -> None:
-    llm = ChatCloudflare(model=LEGACY, temperature=0.2, max_tokens=9, stop=["x"], api_token="t")
+    llm = ChatCloudflare(model=LEGACY, temperature=0.2, max_tokens=9, stop=["x"], api_token="t", account_id="a")
     params = llm._get_ls_params()
     assert params == {"ls_provider": "cloudflare", "ls_model_name": LEGACY, "ls_model_type": "chat",
                       "ls_temperature": 0.2, "ls_max_tokens": 9, "ls_stop": ["x"]}

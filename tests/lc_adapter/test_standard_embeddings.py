@@ -41,7 +41,7 @@ class _Unit(EmbeddingsUnitTests):
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"model": self.MODEL}
+        return {"model": self.MODEL, **_conn(not self.MODEL.startswith("@"))}  # routes resolve at construction
 
     @property
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:

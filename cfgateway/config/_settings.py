@@ -1,31 +1,15 @@
-"""Settings: constructor arguments > environment > ``cfgateway.toml`` profile > defaults.
-
-This module is the only reader of ``os.environ`` and of the config file.
-
-``cfgateway.toml`` (path from ``CFGATEWAY_CONFIG``, else ``./cfgateway.toml``)::
-
-    account_id = "abc123"          # top-level keys apply to every profile
-    timeout = 30
-
-    [profiles.prod]                # chosen by profile="prod" or CFGATEWAY_PROFILE=prod
-    gateway_id = "prod-gw"
-    ledger = "sqlite:///var/lib/cfgateway/costs.db"
-
-Tokens may live in the file but are better left to the environment.
-"""
+"""The :class:`Settings` value and how each setting is coerced and checked (no I/O here)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cfgateway.config._values import check_budget, check_chat_defaults, check_list, check_options, check_rollout
 from cfgateway.errors import ConfigError
+from cfgateway.routing.model_strings import check_model_string
 from cfgateway.types import Secret
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -45,6 +29,15 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "max_retries": ("CFGATEWAY_MAX_RETRIES",),
     "ledger": ("CFGATEWAY_LEDGER",),
     "catalog": ("CFGATEWAY_CATALOG",),
+    "chat_model": ("CFGATEWAY_CHAT_MODEL",),
+    "embed_model": ("CFGATEWAY_EMBED_MODEL",),
+    "fallbacks": ("CFGATEWAY_FALLBACKS",),
+    "embed_fallbacks": ("CFGATEWAY_EMBED_FALLBACKS",),
+    "fallback_mode": ("CFGATEWAY_FALLBACK_MODE",),
+    "endpoint": ("CFGATEWAY_ENDPOINT",),
+    "rollout": ("CFGATEWAY_ROLLOUT",),
+    "embed_dimensions": ("CFGATEWAY_EMBED_DIMENSIONS",),
+    "byok": ("CFGATEWAY_BYOK",),
     "budget_fail_open": ("CFGATEWAY_BUDGET_FAIL_OPEN",),
     "spool_dir": ("CFGATEWAY_SPOOL_DIR",),
     "alert_webhook": ("CFGATEWAY_ALERT_WEBHOOK",),
@@ -63,7 +56,19 @@ PROVIDER_KEY_ENV: dict[str, str] = {
     "perplexity-ai": "PERPLEXITY_API_KEY",
     "grok": "XAI_API_KEY",
     "custom-deepinfra": "DEEPINFRA_API_KEY",
+    "google-ai-studio": "GOOGLE_API_KEY",
+    "azure-openai": "AZURE_OPENAI_API_KEY",
+    "cohere": "COHERE_API_KEY",
+    "huggingface": "HF_TOKEN",
+    "replicate": "REPLICATE_API_TOKEN",
+    "baseten": "BASETEN_API_KEY",
+    "perplexity": "PERPLEXITY_API_KEY",
+    "xai": "XAI_API_KEY",
 }
+ENDPOINTS = ("auto", "native", "openai", "compat", "direct", "gateway")
+FALLBACK_MODES = ("client", "gateway")
+# Keys only the file has: secrets by reference to an environment variable, never as literals.
+FILE_ONLY_KEYS = ("api_token_env", "gateway_token_env", "provider_keys_env")
 
 _SECRETS = ("api_token", "gateway_token")
 
@@ -102,23 +107,37 @@ class Settings:
     ledger: str | None = field(default=None, repr=False)  # may hold a password: shown redacted by __repr__
     catalog: str | None = None
     profile: str | None = None
+    # What the app runs on (used when the code names no model): routes, fallbacks, rollout, options, budgets.
+    chat_model: str | None = None
+    embed_model: str | None = None
+    fallbacks: tuple[str, ...] = ()
+    embed_fallbacks: tuple[str, ...] = ()
+    fallback_mode: str | None = None  # "client" | "gateway"
+    endpoint: str | None = None  # one of ENDPOINTS; None = the caller's default ("auto")
+    # fixed shares {"model", "percent", "salt"?}, or a staged rollout {"candidate", "stages", "gates", "auto", ...}
+    rollout: tuple[Mapping[str, Any], ...] = ()
+    embed_dimensions: int | None = None
+    gateway_options: Mapping[str, Any] = field(default_factory=dict)  # GatewayOptions fields
+    budgets: tuple[Mapping[str, Any], ...] = ()  # {"limit", "window", "scope", "key", "alerts"}
+    chat_defaults: Mapping[str, Any] = field(default_factory=dict)  # max_tokens, temperature, ... when code sets none
     # Budget checks when the ledger cannot be reached: False (default) refuses calls with
     # LedgerUnavailableError, True sends them unchecked. Usage records are spooled either way.
     budget_fail_open: bool = False
     spool_dir: str | None = None  # where unsent usage records wait (default: default_spool_dir())
     # Circuit breaker settings: defaults for every route plus {"routes": {model: {...}}} (routing.breaker).
     breaker: Mapping[str, Any] = field(default_factory=dict)
-    # Alerts and rollouts (values parsed by cfgateway.costs.alerts / cfgateway.routing.rollout):
+    # Alerts (values parsed by cfgateway.costs.alerts):
     alert_webhook: str | None = field(default=None, repr=False)  # a Slack hook URL holds its token: never shown
     alert_sinks: Any = None  # "log,webhook" or ["log", "webhook"]
-    rollout: Mapping[str, Any] | None = None  # {candidate, stages, auto, gates...} for rollout_from_settings
+    config_path: str | None = None  # the file that was read, if any
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # name -> where from
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
         return f"Settings({shown}, ledger={redact_url(self.ledger)!r})"
 
     def with_overrides(self, **kwargs: Any) -> Settings:
-        return replace(self, **{k: _coerce(k, v) for k, v in kwargs.items() if v is not None})
+        return replace(self, **{k: coerce(k, v) for k, v in kwargs.items() if v is not None})
 
     def provider_key(self, provider: str) -> Secret | None:
         if provider in self.provider_keys:
@@ -126,7 +145,7 @@ class Settings:
         return None
 
 
-def _coerce(name: str, value: Any) -> Any:
+def coerce(name: str, value: Any) -> Any:
     if name in _SECRETS:
         if isinstance(value, Secret):
             return value
@@ -145,19 +164,17 @@ def _coerce(name: str, value: Any) -> Any:
     if name in ("base_url", "gateway_base_url"):
         return str(value).rstrip("/")
     if name == "provider_keys":
-        return {k: _coerce("api_token", v) for k, v in dict(value).items()}
-    if name == "byok" and isinstance(value, str):
-        return value.strip().lower() not in ("0", "false", "no", "off")
-    if name == "budget_fail_open":
-        return _flag(name, value)
+        return {k: coerce("api_token", v) for k, v in dict(value).items()}
+    if name in ("byok", "budget_fail_open"):
+        return _bool(name, value)
     if name == "breaker":
         if not isinstance(value, Mapping):
             raise ConfigError(f"breaker must be a table ([breaker] in cfgateway.toml), got {value!r}")
         return dict(value)
-    return value
+    return _coerce_route(name, value)
 
 
-def _flag(name: str, value: Any) -> bool:
+def _bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -165,77 +182,39 @@ def _flag(name: str, value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off", ""):
         return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
+    env = ENV_VARS[name][0]
+    raise ConfigError(f"{name} must be true or false ({env}=1 or 0), got {value!r}")
 
 
-def default_spool_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where unsent usage records wait: ``$CFGATEWAY_SPOOL_DIR``, else ``$XDG_CACHE_HOME/cfgateway/spool``,
-    else ``~/.cache/cfgateway/spool``; ``<tmp>/cfgateway-spool-<uid>`` when there is no home directory."""
-    environ = os.environ if env is None else env
-    if environ.get("CFGATEWAY_SPOOL_DIR"):
-        return Path(environ["CFGATEWAY_SPOOL_DIR"])
-    if environ.get("XDG_CACHE_HOME"):
-        return Path(environ["XDG_CACHE_HOME"]) / "cfgateway" / "spool"
-    try:
-        return Path.home() / ".cache" / "cfgateway" / "spool"
-    except RuntimeError:  # no home directory
-        uid = os.getuid() if hasattr(os, "getuid") else 0
-        return Path(tempfile.gettempdir()) / f"cfgateway-spool-{uid}"
+def _coerce_route(name: str, value: Any) -> Any:
+    """Model strings, lists of them, and the route settings (checked: a bad one never reaches a URL)."""
+    if name in ("chat_model", "embed_model"):
+        return check_model_string(value)
+    if name in ("fallbacks", "embed_fallbacks"):
+        return tuple(check_model_string(m) for m in check_list(name, value))
+    if name == "fallback_mode" and value not in FALLBACK_MODES:
+        raise ConfigError(f"fallback_mode must be one of {', '.join(FALLBACK_MODES)}, got {value!r}")
+    if name == "endpoint" and value not in ENDPOINTS:
+        raise ConfigError(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {value!r}")
+    if name == "rollout":
+        return check_rollout(value)
+    if name == "embed_dimensions":
+        try:
+            dims = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"embed_dimensions must be a whole number, got {value!r}") from None
+        if dims <= 0:
+            raise ConfigError(f"embed_dimensions must be positive, got {dims}")
+        return dims
+    if name == "gateway_options":
+        return check_options(value)
+    if name == "chat_defaults":
+        return check_chat_defaults(value)
+    if name == "budgets":
+        return tuple(check_budget(b) for b in check_list(name, value, split=False))
+    return value
 
 
-def _read_toml(path: Path, profile: str | None) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    profiles = data.pop("profiles", {})
-    if profile is not None:
-        if profile not in profiles:
-            known = ", ".join(sorted(profiles)) or "none"
-            raise ConfigError(f"profile {profile!r} is not in {path} (profiles there: {known})")
-        data.update(profiles[profile])
-    known_names = {f.name for f in fields(Settings)}
-    unknown = sorted(set(data) - known_names)
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known_names))}")
-    return data
-
-
-def load_settings(
-    *,
-    profile: str | None = None,
-    config_path: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    **overrides: Any,
-) -> Settings:
-    """Resolve settings: ``overrides`` (non-None) > ``env`` > config-file profile > defaults."""
-    environ = os.environ if env is None else env
-    profile = profile or environ.get("CFGATEWAY_PROFILE") or None
-    path_str = config_path or environ.get("CFGATEWAY_CONFIG")
-    path = Path(path_str) if path_str else Path("cfgateway.toml")
-    values: dict[str, Any] = {}
-    if path.is_file():
-        values.update(_read_toml(path, profile))
-    elif path_str:
-        raise ConfigError(f"config file {path} (from CFGATEWAY_CONFIG or config_path) does not exist")
-    elif profile is not None:
-        raise ConfigError(f"profile {profile!r} was asked for but there is no cfgateway.toml; set CFGATEWAY_CONFIG")
-    for name, names in ENV_VARS.items():
-        for var in names:
-            if environ.get(var):
-                values[name] = environ[var]
-                break
-    byok = _coerce("byok", overrides.get("byok", values.get("byok", True)))
-    keys = dict(values.get("provider_keys", {}))
-    if not byok:
-        for provider, var in PROVIDER_KEY_ENV.items():
-            if environ.get(var):
-                keys.setdefault(provider, environ[var])
-    keys.update(overrides.pop("provider_keys", None) or {})
-    values["provider_keys"] = keys
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values["profile"] = profile
-    return Settings(**{k: _coerce(k, v) for k, v in values.items()})
-
-
-__all__ = ["ENV_VARS", "PROVIDER_KEY_ENV", "Settings", "default_spool_dir", "load_settings", "redact_url"]
+__all__ = [
+    "ENDPOINTS", "ENV_VARS", "FALLBACK_MODES", "FILE_ONLY_KEYS", "PROVIDER_KEY_ENV", "Settings", "coerce", "redact_url",
+]
