@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cfgateway.config import Settings, load_settings
 from cfgateway.errors import ConfigError
+from cfgateway.routing.ratelimit import RateLimiter, RedisWindows
 from cfgateway.routing.rollout import Rollout
 from cfgateway.routing.routes import Endpoint, GatewayOptions, resolve_route
 
@@ -37,6 +38,7 @@ DEFAULT_EMBED_MODEL = "@cf/baai/bge-base-en-v1.5"
 SETTING_ARGUMENTS = ("account_id", "api_token", "gateway_id", "gateway_token", "base_url", "gateway_base_url",
                      "timeout", "max_retries", "byok", "ledger", "catalog")
 _TRACKERS: dict[tuple[Any, ...], Any] = {}
+_LIMITERS: dict[tuple[Any, ...], RateLimiter] = {}
 _TRACKERS_LOCK = threading.Lock()
 
 
@@ -189,20 +191,46 @@ def _budget(spec: Mapping[str, Any]) -> Budget:
     )
 
 
-def tracker_for(settings: Settings) -> CostTracker | None:
-    """The process-wide tracker for the profile's budgets (on its ledger); None when no budget is set."""
-    if not settings.budgets:
+def tracker_for(settings: Settings, catalog: Any = None) -> CostTracker | None:
+    """The process-wide tracker for the settings' ledger and budgets (one per ledger URL, budgets and catalog
+    file: every client of the process books into it); None when neither a ledger nor a budget is set."""
+    if not settings.budgets and not settings.ledger:
         return None
-    key = (settings.ledger, tuple(tuple(sorted((k, str(v)) for k, v in b.items())) for b in settings.budgets))
+    budgets = tuple(tuple(sorted((k, str(v)) for k, v in b.items())) for b in settings.budgets)
+    key = (settings.ledger, budgets, settings.catalog, settings.alert_webhook, str(settings.alert_sinks))
     with _TRACKERS_LOCK:
         tracker = _TRACKERS.get(key)
         if tracker is None:
+            from cfgateway.costs.alerts import alerts_from_settings
             from cfgateway.costs.budget import CostTracker
             from cfgateway.costs.ledger import open_ledger
 
             ledger = open_ledger(settings.ledger) if settings.ledger else None
-            tracker = _TRACKERS[key] = CostTracker(ledger, [_budget(b) for b in settings.budgets])
+            on_alert = None
+            if settings.alert_webhook or settings.alert_sinks:  # else budget alerts go to the log, as ever
+                on_alert = alerts_from_settings(settings, store=ledger).budget_hook()
+            tracker = _TRACKERS[key] = CostTracker(ledger, [_budget(b) for b in settings.budgets], on_alert,
+                                                   catalog=catalog, settings=settings)
         return tracker
+
+
+def limiter_for(rate_limits: Any, settings: Settings, catalog: Any = None) -> RateLimiter | None:
+    """The rate limiter for ``rate_limits`` (a :class:`RateLimiter` as it is, or rules by model string) or the
+    settings' ``rate_limits``: one per process for the same rules, its windows in Redis when the ledger is Redis
+    (every process and host then shares each limit)."""
+    if isinstance(rate_limits, RateLimiter):
+        return rate_limits
+    rules = rate_limits if rate_limits else settings.rate_limits
+    if not rules:
+        return None
+    redis_url = settings.ledger if (settings.ledger or "").startswith(("redis://", "rediss://", "unix://")) else None
+    key = (redis_url, settings.catalog, repr(sorted((str(k), repr(v)) for k, v in dict(rules).items())))
+    with _TRACKERS_LOCK:
+        limiter = _LIMITERS.get(key)
+        if limiter is None:
+            windows = RedisWindows(redis_url) if redis_url else None
+            limiter = _LIMITERS[key] = RateLimiter(rules, windows, catalog)
+        return limiter
 
 
 def client_keywords(conn: Connection, *, tracker: Any = None, routing: Any = None) -> dict[str, Any]:
@@ -246,6 +274,7 @@ __all__ = [
     "client_keywords",
     "connect",
     "gateway_options_from",
+    "limiter_for",
     "refuse_unknown_arguments",
     "resolve_connection",
     "settle_arguments",

@@ -21,9 +21,9 @@ from cfgateway.client._chat import asend_chat, asend_stream, send_chat, send_str
 from cfgateway.client._embed import asend_embed, send_embed
 from cfgateway.client._parts import CallParts
 from cfgateway.config import Settings, load_settings
+from cfgateway.connection import Kind, gateway_options_from, limiter_for, tracker_for
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog, ModelInfo, load_catalog
-from cfgateway.costs.ledger import open_ledger
 from cfgateway.costs.pricing import custom_cost_header
 from cfgateway.http.transport import Transport
 from cfgateway.routing.ratelimit import Rate, RateLimiter
@@ -41,7 +41,7 @@ class _Core:
         model: str | None = None,
         *,
         settings: Settings | None = None,
-        endpoint: Endpoint = "auto",
+        endpoint: Endpoint | None = None,
         gateway_options: GatewayOptions | None = None,
         tracker: CostTracker | None = None,
         catalog: Catalog | None = None,
@@ -57,18 +57,16 @@ class _Core:
             self.settings = settings.with_overrides(**setting_overrides) if setting_overrides else settings
         else:
             self.settings = load_settings(**setting_overrides)
+        s = self.settings
         self.model = model
-        self.endpoint = endpoint
-        self.gateway_options = gateway_options
-        self.catalog = catalog or load_catalog(self.settings.catalog)
+        self.endpoint: Endpoint = endpoint or s.endpoint or "auto"  # type: ignore[assignment]
+        self.gateway_options = gateway_options or gateway_options_from(s.gateway_options or None)
+        self.catalog = catalog or load_catalog(s.catalog)
         if books is None:
-            if tracker is None and self.settings.ledger:
-                tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog, settings=self.settings)
-            books = Books(tracker, self.catalog)
+            books = Books(tracker if tracker is not None else tracker_for(s, self.catalog), self.catalog)
         self.books = books
-        self.transport = transport or Transport(timeout=self.settings.timeout, max_retries=self.settings.max_retries)
-        self.limiter = rate_limits if isinstance(rate_limits, RateLimiter) else (
-            RateLimiter(rate_limits) if rate_limits else None)
+        self.transport = transport or Transport(timeout=s.timeout, max_retries=s.max_retries)
+        self.limiter = limiter_for(rate_limits, s, self.catalog)
         self.parts = CallParts(self.books, self.transport, self.catalog, self.limiter)
         self._routes: dict[str, Route] = {}
         if model is not None:
@@ -82,10 +80,14 @@ class _Core:
         return self.books.tracker
 
     # -- routing -------------------------------------------------------------------------
-    def route(self, model: str | None = None) -> Route:
-        name = model or self.model
+    def route(self, model: str | None = None, kind: Kind = "chat") -> Route:
+        """The route of ``model``, the client's model, or the configured chat/embedding model."""
+        name = model or self.model or (self.settings.chat_model if kind == "chat" else self.settings.embed_model)
         if not name:
-            raise errors.ConfigError("no model: pass model= to the client or to the call")
+            env, key = ("CFGATEWAY_CHAT_MODEL", "chat_model") if kind == "chat" else ("CFGATEWAY_EMBED_MODEL",
+                                                                                    "embed_model")
+            raise errors.ConfigError(f"no model: pass model= to the client or to the call, or set {env} "
+                                     f"(config key {key})")
         route = self._routes.get(name)
         if route is None:
             route = self._routes[name] = self._with_custom_cost(resolve_route(name, self.settings, self.endpoint))
@@ -107,7 +109,7 @@ class _Core:
         self, request: ChatRequest, model: str | None, context: CallContext | None,
         gateway_options: GatewayOptions | None, *, stream: bool,
     ) -> ChatPlan:
-        route = self.route(model)
+        route = self.route(model, "chat")
         ctx = context if context is not None else CallContext(user=request.user, metadata=dict(request.metadata))
         return plan_chat(route, request, stream=stream, options=gateway_options or self.gateway_options, ctx=ctx,
                          info=self.catalog.get(route.model))
@@ -116,7 +118,7 @@ class _Core:
         self, texts: list[str], model: str | None, batch_size: int | None, pooling: str | None,
         context: CallContext | None, gateway_options: GatewayOptions | None, dimensions: int | None,
     ) -> EmbedPlan:
-        route = self.route(model)
+        route = self.route(model, "embed")
         return plan_embed(route, texts, batch_size=batch_size, pooling=pooling,
                           options=gateway_options or self.gateway_options, ctx=context or CallContext(),
                           info=self.catalog.get(route.model), dimensions=dimensions)

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cfgateway.config._values import check_budget, check_chat_defaults, check_list, check_options, check_rollout
+from cfgateway.config._values import (
+    check_budget,
+    check_chat_defaults,
+    check_list,
+    check_options,
+    check_rate_limits,
+    check_rollout,
+)
 from cfgateway.errors import ConfigError
 from cfgateway.routing.model_strings import check_model_string
 from cfgateway.types import Secret
@@ -42,6 +49,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "spool_dir": ("CFGATEWAY_SPOOL_DIR",),
     "alert_webhook": ("CFGATEWAY_ALERT_WEBHOOK",),
     "alert_sinks": ("CFGATEWAY_ALERT_SINKS",),
+    "rate_limits": ("CFGATEWAY_RATE_LIMITS",),
 }
 
 # Provider keys, read only when byok=False (the gateway stores keys by default).
@@ -129,6 +137,8 @@ class Settings:
     # Alerts (values parsed by cfgateway.costs.alerts):
     alert_webhook: str | None = field(default=None, repr=False)  # a Slack hook URL holds its token: never shown
     alert_sinks: Any = None  # "log,webhook" or ["log", "webhook"]
+    # Client-side rate limits by model string or glob: {"custom-deepinfra/*": {"rpm": 60}, "@cf/*": "catalog"}
+    rate_limits: Mapping[str, Any] = field(default_factory=dict)
     config_path: str | None = None  # the file that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # name -> where from
 
@@ -167,6 +177,8 @@ def coerce(name: str, value: Any) -> Any:
         return {k: coerce("api_token", v) for k, v in dict(value).items()}
     if name in ("byok", "budget_fail_open"):
         return _bool(name, value)
+    if name == "rate_limits":
+        return check_rate_limits(value)
     if name == "breaker":
         if not isinstance(value, Mapping):
             raise ConfigError(f"breaker must be a table ([breaker] in cfgateway.toml), got {value!r}")

@@ -4,6 +4,7 @@ data out, every problem a :class:`ConfigError` naming the key and the fix. The o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -65,6 +66,30 @@ def check_rollout(value: Any) -> tuple[Mapping[str, Any], ...]:
     return tuple(_stage(item) for item in check_list("rollout", value))
 
 
+_RATE_KEYS = frozenset({"rpm", "tpm", "rps", "requests", "tokens", "per"})
+
+
+def check_rate_limits(value: Any) -> dict[str, Any]:
+    """``{model string or glob: {rpm = 60, tpm = ...} | "catalog"}``; JSON text in the environment."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError('CFGATEWAY_RATE_LIMITS must be JSON, e.g. {"custom-deepinfra/*": {"rpm": 60}}') from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f'rate_limits must be a table of model -> {{rpm = 60}} (or "catalog"), got {value!r}')
+    out: dict[str, Any] = {}
+    for model, rule in value.items():
+        if rule == "catalog":
+            out[str(model)] = rule
+            continue
+        if not isinstance(rule, Mapping) or not rule or set(rule) - _RATE_KEYS:
+            raise ConfigError(f"rate_limits[{model!r}] must be a table with keys from {sorted(_RATE_KEYS)} "
+                              f'(or "catalog"), got {rule!r}')
+        out[str(model)] = dict(rule)
+    return out
+
+
 def check_options(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"gateway_options must be a table of GatewayOptions fields, got {value!r}")
@@ -118,5 +143,5 @@ def check_budget(value: Any) -> dict[str, Any]:
 
 __all__ = [
     "BUDGET_KEYS", "CHAT_DEFAULT_KEYS", "GATEWAY_OPTION_KEYS", "check_budget", "check_chat_defaults", "check_list",
-    "check_options", "check_rollout",
+    "check_options", "check_rate_limits", "check_rollout",
 ]

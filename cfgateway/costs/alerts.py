@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -204,6 +205,20 @@ def alerts_from_settings(settings: Settings, *, store: Any = None) -> Alerts:
     return Alerts(sinks, store=store)
 
 
+_SHARED: dict[tuple[Any, ...], Alerts] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_alerts(settings: Settings, store: Any = None) -> Alerts:
+    """One :class:`Alerts` per process for the same sinks and store (webhook threads are not made per client)."""
+    key = (getattr(settings, "alert_webhook", None), str(getattr(settings, "alert_sinks", None)), id(store))
+    with _SHARED_LOCK:
+        alerts = _SHARED.get(key)
+        if alerts is None:
+            alerts = _SHARED[key] = alerts_from_settings(settings, store=store)
+        return alerts
+
+
 __all__ = [
     "KINDS",
     "AlertEvent",
@@ -216,4 +231,5 @@ __all__ = [
     "budget_event",
     "log_sink",
     "recent_alerts",
+    "shared_alerts",
 ]

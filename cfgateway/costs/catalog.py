@@ -33,6 +33,7 @@ class ModelInfo:
     json_mode: bool = False
     shape: str = "legacy"  # Workers AI result shape: "legacy" | "openai"
     dims: int | None = None
+    rpm: int | None = None  # the provider's published requests per minute (Workers AI: per model, per account)
     flex_dims: bool = False  # takes a ``dimensions`` request field: vectors of any size up to ``dims``
     max_input_tokens: int | None = None
     max_batch: int | None = None
@@ -94,6 +95,7 @@ def _row(model: str, r: dict[str, Any], custom: bool = False) -> ModelInfo:
         json_mode=bool(r.get("json_mode", False)),
         shape=r.get("shape", "legacy"),
         dims=r.get("dims"),
+        rpm=r.get("rpm"),
         flex_dims=bool(r.get("flex_dims", False)),
         max_input_tokens=r.get("max_input_tokens"),
         max_batch=r.get("max_batch"),

@@ -24,6 +24,11 @@ class GatewayConfig:
     auth_token: str | None = None
     stored_keys: bool | None = None
     dynamic_routes: dict[str, str] = field(default_factory=dict)
+    # The gateway's rate limit (docs/wire-notes.md §3.10): at most rate_limit requests per rate_interval
+    # seconds, in clock windows ("fixed") or over the last rate_interval seconds ("sliding"); over it: 429, 2003.
+    rate_limit: int | None = None
+    rate_interval: float = 60.0
+    rate_technique: str = "sliding"
 
     @property
     def has_stored_keys(self) -> bool:
@@ -31,7 +36,7 @@ class GatewayConfig:
 
     def __repr__(self) -> str:
         return (f"GatewayConfig(authenticated={self.auth_token is not None}, stored_keys={self.has_stored_keys}, "
-                f"dynamic_routes={self.dynamic_routes!r})")
+                f"dynamic_routes={self.dynamic_routes!r}, rate_limit={self.rate_limit!r})")
 
 
 @dataclass(slots=True)

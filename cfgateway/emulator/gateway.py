@@ -44,6 +44,12 @@ def check_gateway(ctx: Ctx, gateway_id: str, account: str) -> Reply | None:
         sent = ctx.headers.get("cf-aig-authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {gw.auth_token}".encode()):
             return gateway_error(401, 2009, "Unauthorized")
+    wait = ctx.state.rate_admit(gateway_id, gw, time.time())
+    if wait is not None:
+        limited = gateway_error(429, 2003, "Rate limited")
+        # guess: the gateway's 429 says when to come back (the docs show only the status and code)
+        limited.headers["retry-after"] = f"{max(wait, 0.001):.3f}"
+        return limited
     return None
 
 

@@ -82,6 +82,7 @@ class EmulatorState:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, ...], _CacheEntry] = {}
+        self._rates: dict[str, list[float]] = {}  # gateway id -> times of the requests it let through
         self.gateways = dict(self.config.gateways)
         if self.config.catalog is not None:
             self.catalog = self.config.catalog
@@ -156,6 +157,25 @@ class EmulatorState:
                 gw = self.gateways.setdefault(gateway_id, GatewayConfig())
         return gw
 
+    def rate_admit(self, gateway_id: str, gw: GatewayConfig, now: float) -> float | None:
+        """None when the gateway's rate limit lets this request through (counted), else seconds until it would."""
+        if gw.rate_limit is None:
+            return None
+        span = gw.rate_interval
+        with self._lock:
+            times = self._rates.setdefault(gateway_id, [])
+            if gw.rate_technique == "fixed":  # clock windows: [k*span, (k+1)*span)
+                start = (now // span) * span
+                times[:] = [t for t in times if t >= start]
+                wait = start + span - now
+            else:  # sliding: the last span seconds
+                times[:] = [t for t in times if t > now - span]
+                wait = (times[0] + span - now) if times else 0.0
+            if len(times) < gw.rate_limit:
+                times.append(now)
+                return None
+            return wait
+
     def clear(self) -> None:
         """Reset everything to the configured start: request log, faults, cache, auto-created gateways, and
         Vectorize (indexes, vectors, pending mutations, settings)."""
@@ -163,6 +183,7 @@ class EmulatorState:
             self.requests.clear()
             self.faults.clear()
             self._cache.clear()
+            self._rates.clear()
             self.gateways = dict(self.config.gateways)
         self.vectorize.clear()
 

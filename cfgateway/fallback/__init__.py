@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol
 
 from cfgateway.client import Client
+from cfgateway.connection import SETTING_ARGUMENTS, client_keywords, resolve_connection
 from cfgateway.costs.catalog import ModelInfo
 from cfgateway.errors import AllRoutesFailed, CircuitOpenError, GatewayStepFailed, RouteSkipped
 from cfgateway.fallback.chain import FallbackChain
@@ -65,9 +66,12 @@ class ModelClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-def build_client(model: str, fallbacks: Sequence[str] | None = None, **kwargs: Any) -> ModelClient:
+def build_client(model: str | None = None, fallbacks: Sequence[str] | None = None, **kwargs: Any) -> ModelClient:
     """A :class:`Client` for ``model``, or a :class:`FallbackChain` over ``[model, *fallbacks]`` (it holds one
     member client per route and offers the same methods: both are a :class:`ModelClient`).
+
+    Without ``model``, the configuration names it (``chat_model`` / ``CFGATEWAY_CHAT_MODEL``, with its
+    ``fallbacks``, ``rollout``, ``fallback_mode``, gateway options and budgets: :mod:`cfgateway.connection`).
 
     Client keywords: ``settings``, ``endpoint``, ``gateway_options``, ``tracker``, ``catalog``,
     ``transport`` and setting overrides (``account_id=``, ``timeout=``...). Chain keywords:
@@ -89,6 +93,12 @@ def build_client(model: str, fallbacks: Sequence[str] | None = None, **kwargs: A
       vectors on request (catalog ``flex_dims``), so ``bge-m3`` (1024) can fall back to
       ``openai/text-embedding-3-small`` at 1024.
     """
+    if model is None:  # what the configuration names: chat_model, fallbacks, rollout, ... (cfgateway.connection)
+        conn = resolve_connection("chat", fallbacks=fallbacks, settings=kwargs.pop("settings", None),
+                                  **{k: kwargs.pop(k) for k in list(kwargs) if k in SETTING_ARGUMENTS})
+        model, fallbacks = conn.model, list(conn.fallbacks) or None
+        kwargs = {**client_keywords(conn, tracker=kwargs.pop("tracker", None), routing=kwargs.pop("routing", None)),
+                  **kwargs}
     chain_kw = {k: v for k, v in kwargs.items() if k in CHAIN_OPTIONS and v is not None}
     if not fallbacks and not chain_kw:
         client_kw = {k: v for k, v in kwargs.items() if k not in CHAIN_OPTIONS}

@@ -15,9 +15,10 @@ from cfgateway.calls.books import Books
 from cfgateway.calls.embed import dims_field
 from cfgateway.client import Client
 from cfgateway.config import Settings, load_settings
+from cfgateway.connection import gateway_options_from, limiter_for, tracker_for
+from cfgateway.costs.alerts import shared_alerts
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog, ModelInfo, load_catalog
-from cfgateway.costs.ledger import open_ledger
 from cfgateway.fallback._attempts import CallPlan, Limits
 from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
 from cfgateway.http.transport import RetryPolicy, Transport
@@ -47,7 +48,8 @@ def chain_transport(transport: Transport | None, settings: Settings) -> tuple[Tr
 
 
 def resolve_breaker(
-    breaker: BreakerArg, failure_threshold: int | None, cooldown: float | None, settings: Settings | None = None
+    breaker: BreakerArg, failure_threshold: int | None, cooldown: float | None, settings: Settings | None = None,
+    on_change: Callable[..., None] | None = None,
 ) -> CircuitBreaker | None:
     """``None``: a breaker for this chain (the ``[breaker]`` settings, shared through Redis when the ledger is
     Redis); a name: the shared one; an object: it; ``False``: no breaker. Explicit ``failure_threshold`` /
@@ -57,7 +59,8 @@ def resolve_breaker(
     if breaker is None or breaker is True:
         if settings is None:
             return CircuitBreaker(failure_threshold, cooldown)
-        return CircuitBreaker.from_settings(settings, failure_threshold=failure_threshold, cooldown=cooldown)
+        return CircuitBreaker.from_settings(settings, failure_threshold=failure_threshold, cooldown=cooldown,
+                                            on_change=on_change)
     if isinstance(breaker, str):
         return shared_breaker(breaker, failure_threshold=failure_threshold, cooldown=cooldown, config=settings)
     if isinstance(breaker, CircuitBreaker):
@@ -117,7 +120,7 @@ class ChainCore:
         dimensions: int | None = None,
         kind: Literal["chat", "embed"] | None = None,
         settings: Settings | None = None,
-        endpoint: Endpoint = "auto",
+        endpoint: Endpoint | None = None,
         gateway_options: GatewayOptions | None = None,
         tracker: CostTracker | None = None,
         catalog: Catalog | None = None,
@@ -126,15 +129,14 @@ class ChainCore:
         **setting_overrides: Any,
     ) -> None:
         _check_options(max_attempts, call_timeout, fallback_mode)
-        self.limiter = rate_limits if isinstance(rate_limits, RateLimiter) else (
-            RateLimiter(rate_limits) if rate_limits else None)  # one limiter for every member
-        self.settings = settings.with_overrides(**setting_overrides) if settings else load_settings(**setting_overrides)
-        self.transport, retry = chain_transport(transport, self.settings)
-        self.catalog = catalog or load_catalog(self.settings.catalog)
-        if tracker is None and self.settings.ledger:
-            tracker = CostTracker(open_ledger(self.settings.ledger), catalog=self.catalog, settings=self.settings)
-        self.books = Books(tracker, self.catalog)
-        self.endpoint, self.gateway_options = endpoint, gateway_options
+        self.settings = s = settings.with_overrides(**setting_overrides) if settings else load_settings(
+            **setting_overrides)
+        self.transport, retry = chain_transport(transport, s)
+        self.catalog = catalog or load_catalog(s.catalog)
+        self.books = Books(tracker if tracker is not None else tracker_for(s, self.catalog), self.catalog)
+        self.limiter = limiter_for(rate_limits, s, self.catalog)  # one limiter for every member
+        self.endpoint: Endpoint = endpoint or s.endpoint or "auto"  # type: ignore[assignment]
+        self.gateway_options = gateway_options or gateway_options_from(s.gateway_options or None)
         self._members: dict[str, Client] = {}
         self.model: str = model
         self.models: list[str] = list(dict.fromkeys([model, *fallbacks]))
@@ -142,7 +144,7 @@ class ChainCore:
         self.policy = as_policy(fallback_on)
         self.limits = Limits(retry_policy or retry, max_attempts, max_retry_wait)
         self.call_timeout = call_timeout
-        self.breaker = resolve_breaker(breaker, failure_threshold, cooldown, self.settings)
+        self.breaker = resolve_breaker(breaker, failure_threshold, cooldown, s, self._breaker_alerts())
         if callable(routing) and not isinstance(routing, RoutingPolicy):
             routing = RoutingPolicy(custom=routing)
         self.routing = routing or RoutingPolicy.build(rollout, tiers)
@@ -154,6 +156,12 @@ class ChainCore:
         self._dims_checked = False
         if kind == "embed" or (kind is None and any(i.kind == "embed" for i in self._infos() if i)):
             self.check_embed_dims(dimensions)
+
+    def _breaker_alerts(self) -> Callable[..., None]:
+        """Breaker openings go to the settings' alert sinks (the log by default), once per route per cooldown
+        across the processes that share the ledger."""
+        store = self.books.tracker.ledger if self.books.tracker is not None else None
+        return shared_alerts(self.settings, store).on_breaker_change
 
     def member(self, model: str) -> Client:
         """The client for one route of the chain (or any model string: a per-call ``model=``)."""
@@ -238,13 +246,15 @@ class ChainCore:
         if unknown and len(models) > 1:
             raise errors.ConfigError(
                 f"embedding routes with unknown vector dimensions: {', '.join(unknown)}; add them to the catalog "
-                "(catalog= / CFGATEWAY_CATALOG with a 'dims' field) or pass check_dims=False"
+                "(catalog= / CFGATEWAY_CATALOG with a 'dims' field), ask for one size with dimensions= "
+                "(CFGATEWAY_EMBED_DIMENSIONS, config key embed_dimensions), or pass check_dims=False"
             )
         if len(set(dims.values())) > 1:
             listing = ", ".join(f"{m} ({d})" for m, d in dims.items())
             raise errors.ConfigError(
                 f"embedding routes must all give vectors of the same size, got: {listing}; vectors of different "
-                "models cannot share an index"
+                "models cannot share an index. Ask for one size with dimensions= (CFGATEWAY_EMBED_DIMENSIONS, "
+                "config key embed_dimensions) when the other routes can shorten their vectors"
             )
         self._dims_checked = True
 

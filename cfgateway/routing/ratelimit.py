@@ -13,6 +13,7 @@ The transport asks a route's :class:`Pace` before each attempt (``delay``) and t
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 import time
 from collections import deque
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cfgateway.costs.catalog import Catalog, default_catalog
 from cfgateway.errors import ConfigError
 
 
@@ -163,6 +165,11 @@ class RedisWindows:
         return float(v) if v is not None else 0.0
 
 
+# The client's window is longer than the limit's by 10 % of it, at least 0.25 s and at most 1 s: room for the
+# network and for a busy server's queue between taking a slot and arriving (measured here: up to ~0.25 s).
+MIN_MARGIN_S, MAX_MARGIN_S = 0.25, 1.0
+
+
 class Pace:
     """One route's limits, as the transport sees them."""
 
@@ -178,13 +185,16 @@ class Pace:
         if paused > 0:
             return paused
         r = self.rate
+        # A request reaches the server a little after its slot is taken, and not always as soon as the one before:
+        # the window kept here is a little longer than the server's, so the server never sees a window over it.
+        per = r.per + min(max(0.1 * r.per, MIN_MARGIN_S), MAX_MARGIN_S)
         if r.requests is not None:
-            wait = self.windows.reserve(f"{self.key}:req", r.requests, 1, r.per, now)
+            wait = self.windows.reserve(f"{self.key}:req", r.requests, 1, per, now)
             if wait:
                 return wait
         if r.tokens is not None and tokens:
             # guess: a request larger than the whole token budget goes alone in an empty window rather than never
-            wait = self.windows.reserve(f"{self.key}:tok", r.tokens, min(tokens, r.tokens), r.per, now)
+            wait = self.windows.reserve(f"{self.key}:tok", r.tokens, min(tokens, r.tokens), per, now)
             if wait:
                 return wait
         return 0.0
@@ -194,24 +204,44 @@ class Pace:
         self.windows.pause(self.key, time.time() + seconds)
 
 
-class RateLimiter:
-    """Limits by model string; ``pace(model)`` is None for a model without a limit (nothing to do)."""
+Rule = Rate | Mapping[str, Any] | str  # a Rate, a config table ({rpm = 60}), or "catalog"
 
-    def __init__(self, rules: Mapping[str, Rate | Mapping[str, Any]] | None = None,
-                 windows: Windows | None = None) -> None:
-        self.rules = {model: Rate.parse(rule) for model, rule in (rules or {}).items()}
+
+class RateLimiter:
+    """Limits by model string or glob (``"custom-deepinfra/*"``); the first matching rule wins, an exact model
+    string before any glob. A rule ``"catalog"`` takes the model's published requests per minute from the
+    catalog (``rpm``: Workers AI's per-model limits). ``pace(model)`` is None for a model without a limit.
+    Each matched model keeps its own window (the limits are per model, as Workers AI's are)."""
+
+    def __init__(self, rules: Mapping[str, Rule] | None = None, windows: Windows | None = None,
+                 catalog: Catalog | None = None) -> None:
+        self.rules: dict[str, Rate | str] = {}
+        for pattern, rule in (rules or {}).items():
+            self.rules[pattern] = rule if rule == "catalog" else Rate.parse(rule)  # type: ignore[arg-type]
         self.windows: Windows = windows or LocalWindows()
+        self.catalog = catalog
         self._paces: dict[str, Pace | None] = {}
+        self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    def pace(self, model: str) -> Pace | None:
-        if model in self._paces:
-            return self._paces[model]
+    def rate_for(self, model: str) -> Rate | None:
         rule = self.rules.get(model)
-        pace = self._paces[model] = Pace(model, rule, self.windows) if rule is not None else None
-        return pace
+        if rule is None:
+            rule = next((r for p, r in self.rules.items() if fnmatch.fnmatchcase(model, p)), None)
+        if rule == "catalog":
+            info = (self.catalog or default_catalog()).get(model)
+            return Rate(requests=info.rpm) if info is not None and info.rpm else None
+        return rule if isinstance(rule, Rate) else None
+
+    def pace(self, model: str) -> Pace | None:
+        pace = self._paces.get(model, False)
+        if pace is False:
+            with self._lock:
+                rate = self.rate_for(model)
+                pace = self._paces[model] = Pace(model, rate, self.windows) if rate is not None else None
+        return pace  # type: ignore[return-value]
 
 
 __all__ = ["LocalWindows", "Pace", "Rate", "RateLimiter", "RedisWindows", "Windows"]

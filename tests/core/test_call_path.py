@@ -126,3 +126,21 @@ def test_a_cache_hit_records_no_neurons() -> None:
     hit = make_record(route, CallContext(), operation="chat", usage=u, latency=0.0, gateway=GatewayMeta("HIT"))
     miss = make_record(route, CallContext(), operation="chat", usage=u, latency=0.0, gateway=GatewayMeta("MISS"))
     assert hit.neurons == 0.0 and miss.neurons == 0.29 and hit.input_tokens == 10
+
+
+def test_client_and_build_client_take_the_configured_models(cf_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cfgateway import build_client
+
+    monkeypatch.setenv("CFGATEWAY_CHAT_MODEL", "@cf/meta/llama-3.1-8b-instruct")
+    monkeypatch.setenv("CFGATEWAY_EMBED_MODEL", "@cf/baai/bge-small-en-v1.5")
+    monkeypatch.setenv("CFGATEWAY_FALLBACKS", "@cf/meta/llama-3.2-3b-instruct")
+    kw = {"account_id": "acct", "api_token": "t", "base_url": cf_emulator.base_url}
+    c = Client(**kw)  # names no model: chat and embed calls use the configured ones
+    assert c.chat(ChatRequest(HI, max_tokens=5)).model == "@cf/meta/llama-3.1-8b-instruct"
+    assert len(c.embed(["a"]).vectors[0]) == 384
+    chain = build_client(**kw)
+    assert chain.route().model == "@cf/meta/llama-3.1-8b-instruct"
+    assert getattr(chain, "models", None) == ["@cf/meta/llama-3.1-8b-instruct", "@cf/meta/llama-3.2-3b-instruct"]
+    monkeypatch.delenv("CFGATEWAY_CHAT_MODEL")
+    with pytest.raises(errors.ConfigError, match="CFGATEWAY_CHAT_MODEL.*chat_model"):
+        Client(**kw).chat(ChatRequest(HI))
