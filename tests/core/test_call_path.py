@@ -144,3 +144,19 @@ def test_client_and_build_client_take_the_configured_models(cf_emulator: Any, mo
     monkeypatch.delenv("CFGATEWAY_CHAT_MODEL")
     with pytest.raises(errors.ConfigError, match="CFGATEWAY_CHAT_MODEL.*chat_model"):
         Client(**kw).chat(ChatRequest(HI))
+
+
+def test_a_chains_breaker_opening_is_an_alert(cf_emulator: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from cfgateway import build_client
+    from cfgateway.emulator.config import Fault
+
+    caplog.set_level(logging.WARNING)
+    cf_emulator.state.add_fault(Fault("*/ai/run/@cf/meta/llama-3.1-8b-instruct", "error", status=500))
+    chain = build_client("@cf/meta/llama-3.1-8b-instruct", ["@cf/meta/llama-3.2-3b-instruct"], failure_threshold=2,
+                         account_id="acct", api_token="t", base_url=cf_emulator.base_url, max_retries=0)
+    for _ in range(3):
+        assert chain.chat(ChatRequest(HI, max_tokens=5)).model == "@cf/meta/llama-3.2-3b-instruct"
+    opened = [r for r in caplog.records if "circuit breaker opened" in r.getMessage()]
+    assert len(opened) == 1 and "@cf/meta/llama-3.1-8b-instruct" in opened[0].getMessage()
