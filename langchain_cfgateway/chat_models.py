@@ -22,6 +22,7 @@ from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, model_validat
 from langchain_cfgateway._connection import CloudflareConnection, refuse_unknown
 from langchain_cfgateway._convert import StreamState, to_ai_message, to_chunk, to_messages
 from langchain_cfgateway._convert import tool_choice as _normalise_choice
+from langchain_cfgateway._errors import langchain_errors
 from langchain_cfgateway._request import CONTEXT_KEY, SAMPLING, Call, build_call, check_call_options, format_tools
 from langchain_cfgateway._structured import check_method, structured_runnable
 
@@ -210,7 +211,8 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:
         c = self._call(messages, stop, run_manager, kwargs)
-        resp = self._client().chat(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options)
+        with langchain_errors():
+            resp = self._client().chat(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options)
         return ChatResult(generations=[ChatGeneration(message=to_ai_message(resp))])
 
     async def _agenerate(
@@ -219,7 +221,8 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
     ) -> ChatResult:
         c = self._call(messages, stop, run_manager, kwargs)
         client = self._client()
-        resp = await client.achat(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options)
+        with langchain_errors():
+            resp = await client.achat(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options)
         return ChatResult(generations=[ChatGeneration(message=to_ai_message(resp))])
 
     def _stream(
@@ -229,11 +232,13 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
         c = self._call(messages, stop, run_manager, kwargs)
         client = self._client()
         state = StreamState()
-        for piece in client.stream(c.request, model=c.model, context=c.context, gateway_options=c.gateway_options):
-            chunk = ChatGenerationChunk(message=to_chunk(piece, state))
-            if run_manager is not None:  # LangChain's own stream() passes none and reports tokens itself
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        with langchain_errors():
+            for piece in client.stream(c.request, model=c.model, context=c.context,
+                                       gateway_options=c.gateway_options):
+                chunk = ChatGenerationChunk(message=to_chunk(piece, state))
+                if run_manager is not None:  # LangChain's own stream() passes none and reports tokens itself
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
     async def _astream(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -242,12 +247,13 @@ class ChatCloudflare(CloudflareConnection, BaseChatModel):
         c = self._call(messages, stop, run_manager, kwargs)
         client = self._client()
         state = StreamState()
-        async for piece in client.astream(c.request, model=c.model, context=c.context,
-                                          gateway_options=c.gateway_options):
-            chunk = ChatGenerationChunk(message=to_chunk(piece, state))
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        with langchain_errors():
+            async for piece in client.astream(c.request, model=c.model, context=c.context,
+                                              gateway_options=c.gateway_options):
+                chunk = ChatGenerationChunk(message=to_chunk(piece, state))
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
     # -- tools and structured output -----------------------------------------------------------
     def bind_tools(

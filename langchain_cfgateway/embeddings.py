@@ -14,6 +14,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
 from langchain_cfgateway._connection import CloudflareConnection, refuse_unknown
+from langchain_cfgateway._errors import as_langchain
 from langchain_cfgateway.callbacks import report_embeddings
 
 DEFAULT_EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5"
@@ -65,6 +66,7 @@ class CloudflareEmbeddings(CloudflareConnection, Embeddings):
             resp = self._client().embed(texts, **self._options())
         except Exception as exc:
             report_embeddings(getattr(exc, "records", None) or [])
+            as_langchain(exc)
             raise
         report_embeddings(resp.records)
         return resp.vectors
@@ -74,6 +76,7 @@ class CloudflareEmbeddings(CloudflareConnection, Embeddings):
             resp = await self._client().aembed(texts, **self._options())
         except Exception as exc:
             report_embeddings(getattr(exc, "records", None) or [])
+            as_langchain(exc)
             raise
         report_embeddings(resp.records)
         return resp.vectors
