@@ -37,13 +37,13 @@ class SQLiteEmbeddingCache:
         self.path = str(path)
         if self.path in ("", ":memory:"):
             raise ValueError("SQLiteEmbeddingCache needs a file path (each thread has its own connection)")
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
         self.dtype = check_dtype(dtype)
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().execute(_SCHEMA)
+        # The file is opened on first use: a file that cannot be used then fails that read or write (which the
+        # client logs and embeds without), never the construction of a client.
 
     def __repr__(self) -> str:
         return f"SQLiteEmbeddingCache({self.path!r})"
@@ -51,10 +51,16 @@ class SQLiteEmbeddingCache:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = self._sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                          check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._lock:
                 self._conns.append(conn)

@@ -136,7 +136,9 @@ def test_open_urls(tmp_path: Path, redis: str) -> None:
     m = open_embedding_cache("memory://?max_entries=5&max_bytes=1000")
     assert isinstance(m, MemoryEmbeddingCache) and m.max_entries == 5 and m.max_bytes == 1000
     s = open_embedding_cache(f"sqlite:///{tmp_path}/sub/e.db")
-    assert isinstance(s, SQLiteEmbeddingCache) and s.path == f"{tmp_path}/sub/e.db" and Path(s.path).exists()
+    assert isinstance(s, SQLiteEmbeddingCache) and s.path == f"{tmp_path}/sub/e.db"
+    assert not Path(s.path).exists()  # opened on first use
+    assert s.get_many(["ab"]) == [None] and Path(s.path).exists()
     r = open_embedding_cache(f"{redis}?ttl=60&prefix=pfx")
     assert isinstance(r, RedisEmbeddingCache) and r.ttl == 60 and r.prefix == "pfx" and "?" not in r.url
     for bad, words in [("ftp://x", "unknown embedding cache URL"), ("sqlite://", "no file path"),
