@@ -4,6 +4,7 @@ Hits never count as spend: budgets, ``cfgateway costs`` and the tally."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -50,12 +51,15 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "cfgateway.cache" and r.levelno >= logging.WARNING]
 
 
-def test_redis_down_from_the_start(emu: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("run_async", [False, True])
+def test_redis_down_from_the_start(run_async: bool, emu: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
     url = f"redis://:pa55word-xyz@127.0.0.1:{_redis.free_port()}/0"  # nothing listens there
     client = Client(BGE, embed_cache=RedisEmbeddingCache(url), **conn(emu))
     with caplog.at_level(logging.DEBUG):
-        first = client.embed(TEXTS)
-        second = client.embed(TEXTS)
+        if run_async:
+            first, second = asyncio.run(client.aembed(TEXTS)), asyncio.run(client.aembed(TEXTS))
+        else:
+            first, second = client.embed(TEXTS), client.embed(TEXTS)
     assert first.vectors == second.vectors and len(first.vectors) == 150
     assert len(embed_requests(emu)) == 4 and first.cached == second.cached == 0
     (warning,) = warnings_of(caplog)  # one warning for the outage, not one per call

@@ -5,6 +5,7 @@ LlamaIndex's own IngestionCache sends 0 embedding requests on its second run."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -91,3 +92,10 @@ def test_namespace_and_refusals(conn: Any) -> None:
     assert emb.cache_namespace() == namespace(BGE, None, "cls")
     with pytest.raises(ConfigError, match="unknown embedding cache URL"):
         CloudflareEmbedding(model_name=BGE, cache="nope://x", **conn())
+
+
+def test_a_pickled_copy_keeps_its_cache_url(conn: Any, emu: Any, tmp_path: Path) -> None:
+    emb = CloudflareEmbedding(model_name=BGE, cache=f"sqlite:///{tmp_path}/pickled.db", **conn())
+    vectors = emb.get_text_embedding_batch(TEXTS[:5])
+    copy = pickle.loads(pickle.dumps(emb))  # what IngestionPipeline(num_workers=...) does to reach its workers
+    assert copy.get_text_embedding_batch(TEXTS[:5]) == vectors and len(embed_requests(emu)) == 1
