@@ -64,9 +64,11 @@ _LAZY: dict[str, str] = {
     "async_openai_client": "cfgateway.openai_sdk",
     "autogen_model_info": "cfgateway.openai_sdk",
     "connect": "cfgateway.connection",
+    "open_embedding_cache": "cfgateway.cache",
 }
 
 if TYPE_CHECKING:
+    from cfgateway.cache import open_embedding_cache
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
     from cfgateway.connection import connect
@@ -137,6 +139,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "open_embedding_cache",
     "CircuitOpenError",
     "GatewayStepFailed",
     "IncompleteResponseError",

@@ -233,8 +233,9 @@ class EmbedResponse:
     usage: Usage | None = None
     gateway: GatewayMeta = field(default_factory=GatewayMeta)
     attempts: list[AttemptInfo] = field(default_factory=list)
-    cost: Any = None
+    cost: Any = None  # Decimal for what was sent (0 when everything came from the cache), None when unpriced
     records: list[Any] = field(default_factory=list)
+    cached: int = 0  # inputs answered by the client's embedding cache (cfgateway.cache), not sent
 
     def __repr__(self) -> str:
         # The shape, not the floats: a full repr of 5,000 x 768 floats takes ~0.5 s and megabytes, and
@@ -242,7 +243,7 @@ class EmbedResponse:
         dims = len(self.vectors[0]) if self.vectors else 0
         return (f"EmbedResponse(vectors=<{len(self.vectors)} x {dims}>, model={self.model!r}, "
                 f"provider={self.provider!r}, usage={self.usage!r}, cost={self.cost!r}, "
-                f"attempts={len(self.attempts)}, records={len(self.records)})")
+                f"attempts={len(self.attempts)}, records={len(self.records)}, cached={self.cached})")
 
 
 _id_prefix = os.urandom(8).hex()

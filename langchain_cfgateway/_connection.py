@@ -166,9 +166,13 @@ class CloudflareConnection(BaseModel):
                 conn = replace(base, model=key[0], fallbacks=tuple(key[1] or ()), endpoint=self.endpoint,
                                fallback_mode=self.fallback_mode, gateway_options=self.gateway_options,
                                dimensions=getattr(self, "dimensions", None))
-                client = build_model_client(conn, tracker=self.tracker, routing=self.routing)
+                client = build_model_client(conn, tracker=self.tracker, routing=self.routing, **self._client_options())
                 cached = self._cf_client = (key, client)
             return cached[1]  # type: ignore[no-any-return]
+
+    def _client_options(self) -> dict[str, Any]:
+        """Extra core-client keywords of a subclass (the embeddings' ``embed_cache``)."""
+        return {}
 
     def _model_info(self, model: str | None = None) -> ModelInfo | None:
         from cfgateway.costs.catalog import load_catalog

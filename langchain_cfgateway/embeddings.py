@@ -4,6 +4,12 @@ Batches at the model's limit (from the catalog: 100 for bge, 32 for qwen3-embedd
 OpenAI), runs up to ``max_concurrency`` batches at once (threads for sync, tasks for async),
 keeps the input order, and rejects empty or oversized inputs before sending, naming the index.
 Each call's usage records are counted by an enclosing ``get_cloudflare_callback()`` block.
+
+``cache=`` (a URL or a :class:`cfgateway.cache.EmbeddingCache`; default: the ``embed_cache`` setting) sends
+only the texts the cache lacks; the cache keys by the answering route's model string, the dimensions and
+the pooling. To use LangChain's own ``CacheBackedEmbeddings`` instead, name its namespace with
+:meth:`CloudflareEmbeddings.cache_namespace` (a ``LocalFileStore`` refuses the ``@`` of ``@cf/...``); see
+docs/embedding-cache.md.
 """
 
 from __future__ import annotations
@@ -46,12 +52,34 @@ class CloudflareEmbeddings(CloudflareConnection, Embeddings):
     route shortens vectors on request (OpenAI text-embedding-3, Qwen3-Embedding), refused before sending
     elsewhere; fallbacks must serve the same size."""
 
+    cache: Any = Field(default=None, exclude=True, repr=False)
+    """An embedding cache: a URL (``memory://``, ``sqlite:///embeddings.db``, ``redis://host:6379/0``) or a
+    :class:`cfgateway.cache.EmbeddingCache`; ``None``: the ``embed_cache`` setting (``CFGATEWAY_EMBED_CACHE``),
+    if any; ``False``: no cache. Only the texts it lacks are sent; never serialised."""
+
     _ALIASES: ClassVar[dict[str, str]] = {"profile": "config_profile"}
 
     @model_validator(mode="before")
     @classmethod
     def _refuse_unknown(cls, data: Any) -> Any:
         return refuse_unknown(cls, data, aliases=cls._ALIASES)
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        if self.cache is not None:
+            from cfgateway.cache import resolve_embed_cache
+
+            resolve_embed_cache(self.cache)  # a bad URL or object raises ConfigError now, not on the first call
+
+    def _client_options(self) -> dict[str, Any]:
+        return {} if self.cache is None else {"embed_cache": self.cache}
+
+    def cache_namespace(self) -> str:
+        """A key-safe namespace for LangChain's ``CacheBackedEmbeddings`` over these vectors (model, dimensions,
+        pooling): letters, digits, ``-``, ``_`` and ``.`` only, so a ``LocalFileStore`` takes it."""
+        from cfgateway.cache import namespace
+
+        return namespace(self.model, self.dimensions, self.pooling)
 
     def _options(self) -> dict[str, Any]:
         return {

@@ -185,9 +185,14 @@ class CloudflareConnection(BaseModel):
                 conn = replace(base, model=key[0], fallbacks=key[1], endpoint=self.endpoint,
                                fallback_mode=self.fallback_mode, gateway_options=self.gateway_options,
                                dimensions=getattr(self, "dimensions", None))
-                self._cf_client = build_model_client(conn, tracker=self.tracker, routing=self.routing)
+                self._cf_client = build_model_client(conn, tracker=self.tracker, routing=self.routing,
+                                                     **self._client_options())
                 self._cf_client_key = key
             return self._cf_client  # type: ignore[no-any-return]
+
+    def _client_options(self) -> dict[str, Any]:
+        """Extra core-client keywords of a subclass (the embedding's ``embed_cache``)."""
+        return {}
 
     def _catalog(self) -> Catalog:
         from cfgateway.costs.catalog import load_catalog

@@ -8,6 +8,11 @@ inputs are refused before sending, naming the index. ``model_name`` is the real 
 so every batch is priced; the usage records reach a :class:`CloudflareCostHandler` on the
 embedding's callback manager. The user id and tags of ``instrument_tags`` (see
 :mod:`llama_index_cfgateway._request`) go with every batch, as for the LLM.
+
+``cache=`` (a URL or a :class:`cfgateway.cache.EmbeddingCache`; default: the ``embed_cache`` setting) sends
+only the texts the cache lacks, keyed by model, dimensions and pooling (LlamaIndex's own ``embeddings_cache``
+keys by the text alone). An ``IngestionPipeline(cache=IngestionCache())`` works too: this class serialises
+the same way every time and never includes its cache or tokens; see docs/embedding-cache.md.
 """
 
 from __future__ import annotations
@@ -53,6 +58,12 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
         "Qwen3-Embedding), refused before sending elsewhere; fallbacks must serve the same size.",
     )
 
+    cache: Any = Field(
+        default=None, exclude=True, description="An embedding cache: a URL (memory://, sqlite:///embeddings.db, "
+        "redis://host:6379/0) or a cfgateway.cache.EmbeddingCache; None: the embed_cache setting "
+        "(CFGATEWAY_EMBED_CACHE), if any; False: no cache. Only the texts it lacks are sent; never serialised.",
+    )
+
     _ALIASES: ClassVar[dict[str, str]] = {"model": "model_name", "api_key": "api_token"}
     _TRANSIENT: ClassVar[tuple[str, ...]] = ("_cf_client", "_cf_client_key", "_sems")
     _sems: Any = PrivateAttr(default=None)
@@ -64,6 +75,10 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
+        if self.cache is not None:
+            from cfgateway.cache import resolve_embed_cache
+
+            resolve_embed_cache(self.cache)  # a bad URL or object raises ConfigError now, not on the first call
         if "embed_batch_size" not in self.model_fields_set:
             info = self._model_info()
             limit = info.max_batch if info is not None and info.max_batch else _FALLBACK_BATCH
@@ -78,6 +93,15 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
 
     def to_payload(self) -> dict[str, Any]:
         return {**super().to_payload(), **self._safe_payload()}
+
+    def _client_options(self) -> dict[str, Any]:
+        return {} if self.cache is None else {"embed_cache": self.cache}
+
+    def cache_namespace(self) -> str:
+        """A key-safe name for these vectors (model, dimensions, pooling): e.g. an ``IngestionCache`` collection."""
+        from cfgateway.cache import namespace
+
+        return namespace(self.model_name, self.dimensions, self.pooling)
 
     # -- sending ------------------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def load(path: Path) -> ModuleType:
 
 def test_every_example_is_covered() -> None:
     covered = {"quickstart", "langchain_rag", "langchain_agent", "llamaindex_rag", "llamaindex_agent", "rollout",
-               "vectorize_rag", "autogen_gateway",
+               "vectorize_rag", "autogen_gateway", "embedding_cache",
                "rag_app", "rag_query_engine",  # tests/test_config_matrix.py
                "tei_to_deepinfra", "openai_to_workers_ai", "edge_rag", "assistant_config"}  # tests/test_guides.py
     assert {p.stem for p in EXAMPLES} <= covered, "add a test for the new example"
@@ -82,3 +82,24 @@ def test_autogen_gateway_example(cf_emulator: Any, capsys: pytest.CaptureFixture
     assert len(sent) == 2 and all(json.loads(r.headers["cf-aig-metadata"])["user"] == "u-42" for r in sent)
     assert sent[0].json["model"] == "openai/gpt-4o-mini" and "authorization" in sent[0].headers
     assert "ToolCallExecutionEvent" in capsys.readouterr().out
+
+
+def test_embedding_cache_example(cf_emulator: Any, cf_clean_env: None, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = load(ROOT / "examples" / "embedding_cache.py").main(
+        cache_url=f"sqlite:///{tmp_path}/example.db", account_id="acct", api_token="test-token",
+        base_url=cf_emulator.base_url)
+    sent = [r for r in cf_emulator.state.requests if "bge-base" in r.path]
+    assert len(sent) == 10  # the first run's 10 batches of 100; the second run sent nothing
+    first, second = out["runs"]
+    assert second.cached == 1000 and second.cost == 0 and second.vectors == first.vectors
+    assert out["spent"] == first.cost > 0 and out["records"][-1].cost == 0
+    assert "second run · 1000 vectors · 1000 from the cache · 0 sent" in capsys.readouterr().out
+
+
+def test_embedding_cache_example_runs_as_a_script_offline(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "embedding_cache.py")], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "offline emulator" in out.stdout and "1000 from the cache · 0 sent · cost $0.00000000" in out.stdout

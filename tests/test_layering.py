@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "cfgateway.routing": 4,
     "cfgateway.routing.model_strings": 2,  # the model-string grammar: config checks model strings too
     "cfgateway.costs": 4,
+    "cfgateway.cache": 4,  # embedding caches: keys, backends (memory, SQLite, Redis), the cached embed flow
     "cfgateway.client": 5,
     "cfgateway.calls": 5,
     "cfgateway.fallback": 5,

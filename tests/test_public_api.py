@@ -22,6 +22,7 @@ CFGATEWAY = {
     "VectorizeClient", "VectorizeIndex",
     "openai_client", "async_openai_client", "autogen_model_info",
     "connect",
+    "open_embedding_cache",
 }
 
 # The core's own modules: what the layers above (adapters, proxy, emulator) may rely on.
@@ -38,6 +39,11 @@ CORE_MODULES = {
     "cfgateway.error_codes": {"CODES", "Code", "Credential", "code_info", "error_class", "hint_for"},
     "cfgateway.calls": {"Books", "ChatPlan", "Hold", "OnePiece", "StreamRun", "Streamed", "plan_chat"},
     "cfgateway.client": {"AsyncClient", "Client"},
+    "cfgateway.cache": {
+        "HITS_TAG", "MISSES_TAG", "CacheGuard", "EmbeddingCache", "KeySpace", "MemoryEmbeddingCache",
+        "RedisEmbeddingCache", "SQLiteEmbeddingCache", "Vector", "decode_vector", "encode_vector", "is_cache_record",
+        "namespace", "open_embedding_cache", "resolve_embed_cache", "shared_embedding_cache",
+    },
     "cfgateway.wire": {"WIRES", "StreamParser", "Wire", "anthropic", "openai", "workers_ai"},
 }
 

@@ -14,8 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 from cfgateway import errors
+from cfgateway.cache import KeySpace, resolve_embed_cache
+from cfgateway.cache.flow import CacheGuard, aembed_cached, embed_cached
 from cfgateway.calls.books import Books
-from cfgateway.calls.embed import EmbedPlan, plan_embed
+from cfgateway.calls.embed import EmbedPlan, check_inputs, dims_field, plan_embed
 from cfgateway.calls.plan import ChatPlan, plan_chat
 from cfgateway.client._chat import asend_chat, asend_stream, send_chat, send_stream
 from cfgateway.client._embed import asend_embed, send_embed
@@ -48,11 +50,14 @@ class _Core:
         transport: Transport | None = None,
         books: Books | None = None,
         rate_limits: RateLimiter | Mapping[str, Rate | Mapping[str, Any]] | None = None,
+        embed_cache: Any = None,
         **setting_overrides: Any,
     ) -> None:
         """``books``: share another client's books (a chain's members do); else one over ``tracker`` (or a
         tracker on the ``ledger`` setting's ledger). ``rate_limits``: client-side limits by model string
-        (``{"custom-deepinfra/...": {"rpm": 60}}``) or a shared :class:`~cfgateway.routing.ratelimit.RateLimiter`."""
+        (``{"custom-deepinfra/...": {"rpm": 60}}``) or a shared :class:`~cfgateway.routing.ratelimit.RateLimiter`.
+        ``embed_cache``: an :class:`~cfgateway.cache.EmbeddingCache` or a URL (``memory://``, ``sqlite:///x.db``,
+        ``redis://...``); ``None``: the ``embed_cache`` setting (``CFGATEWAY_EMBED_CACHE``); ``False``: none."""
         if settings is not None:
             self.settings = settings.with_overrides(**setting_overrides) if setting_overrides else settings
         else:
@@ -69,6 +74,8 @@ class _Core:
         self.limiter = limiter_for(rate_limits, s, self.catalog)
         self.parts = CallParts(self.books, self.transport, self.catalog, self.limiter)
         self._routes: dict[str, Route] = {}
+        self._embed_cache_arg = embed_cache
+        self._embed_cache: CacheGuard | None | bool = False if embed_cache is False else True  # True: not opened yet
         if model is not None:
             self.route(model)  # fail fast on a bad model string or missing settings
 
@@ -123,6 +130,30 @@ class _Core:
                           options=gateway_options or self.gateway_options, ctx=context or CallContext(),
                           info=self.catalog.get(route.model), dimensions=dimensions)
 
+    # -- the embedding cache ---------------------------------------------------------------
+    @property
+    def embed_cache(self) -> CacheGuard | None:
+        """The client's embedding cache (opened on first use), or None."""
+        if self._embed_cache is True:
+            self._embed_cache = resolve_embed_cache(self._embed_cache_arg, self.settings.embed_cache)
+        return self._embed_cache or None
+
+    def cache_for(self, cache: Any, texts: list[str], model: str | None, pooling: str | None,
+                  dimensions: int | None) -> tuple[CacheGuard, KeySpace, Route] | None:
+        """The cache of one embed call (``cache=``: None the client's, False none, or a cache / URL), its keys'
+        space (the answering route's model string, the dimensions sent or native, pooling), and the route."""
+        guard = self.embed_cache if cache is None else resolve_embed_cache(cache)
+        if guard is None or not texts or isinstance(texts, str):
+            return None
+        route = self.route(model)
+        info = self.catalog.get(route.model)
+        check_inputs(texts, info, route.model)  # refused inputs raise before any lookup
+        sent = dims_field(route, info, dimensions)
+        return guard, KeySpace(route.model, sent["dimensions"] if sent else None, pooling), route
+
+    def book_hits(self, records: list[Any]) -> None:
+        self.books.settle(records, None)
+
 
 class Client(_Core):
     """One model string (or a per-call ``model=``) over one pooled transport; sync methods and ``a``-prefixed
@@ -159,20 +190,33 @@ class Client(_Core):
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
         max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
-        dimensions: int | None = None,
+        dimensions: int | None = None, cache: Any = None,
     ) -> EmbedResponse:
-        """Embed ``texts`` in batches at the model's limit, ``max_concurrency`` requests at a time, in order."""
-        plan = self.plan_embed(texts, model, batch_size, pooling, context, gateway_options, dimensions)
-        return send_embed(self.parts, plan, max_concurrency, progress)
+        """Embed ``texts`` in batches at the model's limit, ``max_concurrency`` requests at a time, in order.
+        With an embedding cache (``cache=``, else the client's) only the texts it lacks are sent."""
+        ctx = context or CallContext()
+
+        def send(batch: list[str]) -> EmbedResponse:
+            plan = self.plan_embed(batch, model, batch_size, pooling, ctx, gateway_options, dimensions)
+            return send_embed(self.parts, plan, max_concurrency, progress)
+
+        found = self.cache_for(cache, texts, model, pooling, dimensions)
+        return send(texts) if found is None else embed_cached(*found, ctx, texts, send, self.book_hits)
 
     async def aembed(
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
         max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
-        dimensions: int | None = None,
+        dimensions: int | None = None, cache: Any = None,
     ) -> EmbedResponse:
-        plan = self.plan_embed(texts, model, batch_size, pooling, context, gateway_options, dimensions)
-        return await asend_embed(self.parts, plan, max_concurrency, progress)
+        ctx = context or CallContext()
+
+        async def send(batch: list[str]) -> EmbedResponse:
+            plan = self.plan_embed(batch, model, batch_size, pooling, ctx, gateway_options, dimensions)
+            return await asend_embed(self.parts, plan, max_concurrency, progress)
+
+        found = self.cache_for(cache, texts, model, pooling, dimensions)
+        return await send(texts) if found is None else await aembed_cached(*found, ctx, texts, send, self.book_hits)
 
     def close(self) -> None:
         self.transport.close()
@@ -208,10 +252,16 @@ class AsyncClient(_Core):
         self, texts: list[str], *, model: str | None = None, batch_size: int | None = None,
         max_concurrency: int = DEFAULT_EMBED_CONCURRENCY, progress: bool = False, pooling: str | None = None,
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
-        dimensions: int | None = None,
+        dimensions: int | None = None, cache: Any = None,
     ) -> EmbedResponse:
-        plan = self.plan_embed(texts, model, batch_size, pooling, context, gateway_options, dimensions)
-        return await asend_embed(self.parts, plan, max_concurrency, progress)
+        ctx = context or CallContext()
+
+        async def send(batch: list[str]) -> EmbedResponse:
+            plan = self.plan_embed(batch, model, batch_size, pooling, ctx, gateway_options, dimensions)
+            return await asend_embed(self.parts, plan, max_concurrency, progress)
+
+        found = self.cache_for(cache, texts, model, pooling, dimensions)
+        return await send(texts) if found is None else await aembed_cached(*found, ctx, texts, send, self.book_hits)
 
     async def aclose(self) -> None:
         await self.transport.aclose()

@@ -152,7 +152,7 @@ def _shown(name: str, value: Any) -> str:
         return "set (hidden)" if value else "not set"
     if name == "provider_keys":
         return ", ".join(f"{p}=set (hidden)" for p in sorted(value)) if value else "none"
-    if name in ("ledger", "base_url", "gateway_base_url", "catalog"):
+    if name in ("ledger", "embed_cache", "base_url", "gateway_base_url", "catalog"):
         return str(redact_url(value)) if value else "-"
     if isinstance(value, tuple):
         return ", ".join(str(dict(v)) if isinstance(v, Mapping) else str(v) for v in value) if value else "-"

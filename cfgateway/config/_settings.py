@@ -44,6 +44,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "endpoint": ("CFGATEWAY_ENDPOINT",),
     "rollout": ("CFGATEWAY_ROLLOUT",),
     "embed_dimensions": ("CFGATEWAY_EMBED_DIMENSIONS",),
+    "embed_cache": ("CFGATEWAY_EMBED_CACHE",),
     "byok": ("CFGATEWAY_BYOK",),
     "budget_fail_open": ("CFGATEWAY_BUDGET_FAIL_OPEN",),
     "spool_dir": ("CFGATEWAY_SPOOL_DIR",),
@@ -125,6 +126,8 @@ class Settings:
     # fixed shares {"model", "percent", "salt"?}, or a staged rollout {"candidate", "stages", "gates", "auto", ...}
     rollout: tuple[Mapping[str, Any], ...] = ()
     embed_dimensions: int | None = None
+    # An embedding cache URL (memory://, sqlite:///path.db, redis://...): may hold a password, shown redacted.
+    embed_cache: str | None = field(default=None, repr=False)
     gateway_options: Mapping[str, Any] = field(default_factory=dict)  # GatewayOptions fields
     budgets: tuple[Mapping[str, Any], ...] = ()  # {"limit", "window", "scope", "key", "alerts"}
     chat_defaults: Mapping[str, Any] = field(default_factory=dict)  # max_tokens, temperature, ... when code sets none
@@ -144,7 +147,7 @@ class Settings:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
-        return f"Settings({shown}, ledger={redact_url(self.ledger)!r})"
+        return f"Settings({shown}, ledger={redact_url(self.ledger)!r}, embed_cache={redact_url(self.embed_cache)!r})"
 
     def with_overrides(self, **kwargs: Any) -> Settings:
         return replace(self, **{k: coerce(k, v) for k, v in kwargs.items() if v is not None})
@@ -198,6 +201,20 @@ def _bool(name: str, value: Any) -> bool:
     raise ConfigError(f"{name} must be true or false ({env}=1 or 0), got {value!r}")
 
 
+_CACHE_SCHEMES = ("memory://", "sqlite://", "redis://", "rediss://", "unix://")
+
+
+def _cache_url(value: Any) -> str | None:
+    """The ``embed_cache`` URL, its scheme checked here (the options when the cache is opened)."""
+    text = str(value).strip() if value is not None else ""
+    if not text or text.lower() in ("none", "off"):
+        return None
+    if text == "memory" or text.startswith(_CACHE_SCHEMES):
+        return text
+    raise ConfigError(f"embed_cache must be memory://, sqlite:///path.db or redis://host:port/db "
+                      f"(CFGATEWAY_EMBED_CACHE), got {redact_url(text)!r}")
+
+
 def _coerce_route(name: str, value: Any) -> Any:
     """Model strings, lists of them, and the route settings (checked: a bad one never reaches a URL)."""
     if name in ("chat_model", "embed_model"):
@@ -218,6 +235,8 @@ def _coerce_route(name: str, value: Any) -> Any:
         if dims <= 0:
             raise ConfigError(f"embed_dimensions must be positive, got {dims}")
         return dims
+    if name == "embed_cache":
+        return _cache_url(value)
     if name == "gateway_options":
         return check_options(value)
     if name == "chat_defaults":

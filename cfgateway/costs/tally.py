@@ -115,6 +115,7 @@ class CostTally:
             self.unpriced_calls = 0
             self.embedding_requests = 0
             self.embedding_tokens = 0
+            self.embedding_cache_hits = 0  # inputs answered by the embedding cache: no request, no tokens, $0
             self.by_model: dict[str, CostLine] = {}
             self.by_provider: dict[str, CostLine] = {}
             self._seen: OrderedDict[str, None] = OrderedDict()
@@ -142,6 +143,8 @@ class CostTally:
         )
         if self.embedding_requests:
             text += f"Embedding Requests: {self.embedding_requests}\n"
+        if self.embedding_cache_hits:
+            text += f"Embedding Cache Hits: {self.embedding_cache_hits}\n"
         text += f"Total Cost (USD): ${self.total_cost}"
         return text + (f" (+ {self.unpriced_calls} unpriced calls)" if self.unpriced_calls else "")
 
@@ -166,7 +169,12 @@ class CostTally:
                         calls=1 if r.ok else 0)
 
     def add_embedding_records(self, records: Iterable[UsageRecord]) -> None:
+        from cfgateway.cache.flow import HITS_TAG, is_cache_record
+
         for r in records:
+            if is_cache_record(r):  # nothing was sent: counted as hits, never as a request, tokens or spend
+                self.embedding_cache_hits += int(r.tags.get(HITS_TAG) or 0)
+                continue
             cost = self.price(r)
             self.embedding_requests += 1 if r.ok else 0
             self.embedding_tokens += r.input_tokens

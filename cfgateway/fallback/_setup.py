@@ -126,9 +126,11 @@ class ChainCore:
         catalog: Catalog | None = None,
         transport: Transport | None = None,
         rate_limits: RateLimiter | Mapping[str, Rate | Mapping[str, Any]] | None = None,
+        embed_cache: Any = None,
         **setting_overrides: Any,
     ) -> None:
         _check_options(max_attempts, call_timeout, fallback_mode)
+        self.embed_cache = embed_cache  # every member's (each route stores under its own model string)
         self.settings = s = settings.with_overrides(**setting_overrides) if settings else load_settings(
             **setting_overrides)
         self.transport, retry = chain_transport(transport, s)
@@ -169,7 +171,8 @@ class ChainCore:
         if client is None:
             client = self._members[model] = Client(
                 model, settings=self.settings, endpoint=self.endpoint, gateway_options=self.gateway_options,
-                books=self.books, catalog=self.catalog, transport=self.transport, rate_limits=self.limiter)
+                books=self.books, catalog=self.catalog, transport=self.transport, rate_limits=self.limiter,
+                embed_cache=self.embed_cache)
         return client
 
     @property
