@@ -7,7 +7,14 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cfgateway.config._values import check_budget, check_chat_defaults, check_list, check_options, check_rollout
+from cfgateway.config._values import (
+    check_budget,
+    check_chat_defaults,
+    check_list,
+    check_options,
+    check_rollout,
+    check_shadow,
+)
 from cfgateway.errors import ConfigError
 from cfgateway.routing.model_strings import check_model_string
 from cfgateway.types import Secret
@@ -36,6 +43,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "fallback_mode": ("CFGATEWAY_FALLBACK_MODE",),
     "endpoint": ("CFGATEWAY_ENDPOINT",),
     "rollout": ("CFGATEWAY_ROLLOUT",),
+    "shadow": ("CFGATEWAY_SHADOW",),
     "embed_dimensions": ("CFGATEWAY_EMBED_DIMENSIONS",),
     "byok": ("CFGATEWAY_BYOK",),
     "budget_fail_open": ("CFGATEWAY_BUDGET_FAIL_OPEN",),
@@ -116,6 +124,8 @@ class Settings:
     endpoint: str | None = None  # one of ENDPOINTS; None = the caller's default ("auto")
     # fixed shares {"model", "percent", "salt"?}, or a staged rollout {"candidate", "stages", "gates", "auto", ...}
     rollout: tuple[Mapping[str, Any], ...] = ()
+    # a shadow comparison {"candidate", "sample", "similarity_model", "max_cost", ...} (routing.shadow.Shadow)
+    shadow: Mapping[str, Any] = field(default_factory=dict)
     embed_dimensions: int | None = None
     gateway_options: Mapping[str, Any] = field(default_factory=dict)  # GatewayOptions fields
     budgets: tuple[Mapping[str, Any], ...] = ()  # {"limit", "window", "scope", "key", "alerts"}
@@ -198,6 +208,8 @@ def _coerce_route(name: str, value: Any) -> Any:
         raise ConfigError(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {value!r}")
     if name == "rollout":
         return check_rollout(value)
+    if name == "shadow":
+        return check_shadow(value)
     if name == "embed_dimensions":
         try:
             dims = int(value)
