@@ -100,7 +100,8 @@ class ShadowRunner:
         if info is not None and info.kind != "embed":
             raise errors.ConfigError(f"the shadow's similarity_model {shadow.similarity_model!r} is a {info.kind} "
                                      "model; it must be an embedding model (e.g. @cf/baai/bge-base-en-v1.5)")
-        self.cap = ShadowCap(tracker.ledger, shadow.key, shadow.max_cost) if shadow.max_cost is not None else None
+        cap = shadow.daily_cap
+        self.cap = ShadowCap(tracker.ledger, shadow.key, cap) if cap is not None else None
         self.stats = ShadowStats()
         self._pool: Pool[_Job] = Pool(shadow.workers, shadow.max_pending, self._run, shadow.key)
         self._stopped: tuple[str, float] | None = None  # (kind, until epoch seconds)

@@ -84,7 +84,7 @@ class ClientPool:
 
     def shadow_of(self, r: Resolved) -> Shadow | None:
         """The shadow configured for this name (an alias's name, or the model string a name resolves to)."""
-        return self.shadows.get(r.name) if r.alias else self.shadows.get(r.members[0], self.shadows.get(r.name))
+        return self.shadows.get(r.name if r.alias else r.members[0])
 
     def get(self, resolved: Resolved) -> ModelClient:
         if resolved.alias or self.shadow_of(resolved) is not None:  # kept: never evicted from the cache

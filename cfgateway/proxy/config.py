@@ -38,8 +38,7 @@ from typing import Any
 
 from cfgateway.errors import ConfigError
 from cfgateway.proxy.auth import ProxyKey, key_from_spec, key_from_table
-from cfgateway.routing.model_strings import check_model_string
-from cfgateway.routing.routes import PROVIDERS
+from cfgateway.routing.routes import PROVIDERS, split_model
 from cfgateway.routing.shadow import Shadow
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -90,15 +89,23 @@ class ProxyConfig:
         for name, models in self.aliases.items():
             if not name or not models:
                 raise ConfigError(f"alias {name!r} needs at least one model")
-        for name, shadow in self.shadows.items():
-            if not isinstance(shadow, Shadow):
-                raise ConfigError(f"shadow {name!r} must be a cfgateway.Shadow, got {type(shadow).__name__}")
-            if name not in self.aliases:
-                try:
-                    check_model_string(name)
-                except ConfigError as exc:
-                    raise ConfigError(f"shadow {name!r}: the name is neither an alias of this proxy nor a model "
-                                      f"string ({exc})") from None
+        object.__setattr__(self, "shadows", {self._shadow_key(n, s): s for n, s in self.shadows.items()})
+
+    def _shadow_key(self, name: str, shadow: Any) -> str:
+        """An alias, or the model string a model name stands for (a bare name: with the default provider)."""
+        if not isinstance(shadow, Shadow):
+            raise ConfigError(f"shadow {name!r} must be a cfgateway.Shadow, got {type(shadow).__name__}")
+        if name in self.aliases:
+            return name
+        model = name
+        if "/" not in name and not name.startswith("@") and self.default_provider is not None:
+            model = f"{self.default_provider}/{name}"
+        try:
+            split_model(model)
+        except ConfigError as exc:
+            raise ConfigError(f"shadow {name!r}: the name is neither an alias of this proxy nor a model string "
+                              f"({exc})") from None
+        return model
 
     @property
     def hosts(self) -> frozenset[str]:

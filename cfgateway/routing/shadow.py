@@ -77,7 +77,7 @@ class Shadow:
     candidate: str
     sample: float = 0.1
     similarity_model: str = DEFAULT_SIMILARITY_MODEL
-    max_cost: Decimal | None = None
+    max_cost: Decimal | int | float | str | None = None  # kept as a Decimal (``daily_cap``)
     baseline: str | None = None
     by: str = "call"
     name: str | None = None
@@ -103,6 +103,11 @@ class Shadow:
                 raise ConfigError(f"shadow {name} must be a whole number >= 1, got {value!r}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise ConfigError(f"shadow name must be a non-empty string, got {self.name!r}")
+
+    @property
+    def daily_cap(self) -> Decimal | None:
+        """``max_cost`` as the Decimal it is kept as (USD per UTC day), or ``None``."""
+        return self.max_cost if isinstance(self.max_cost, Decimal) else _usd(self.max_cost)
 
     @property
     def key(self) -> str:
