@@ -36,6 +36,21 @@ def kinds(chain: FallbackChain) -> dict[str, Callable[[], Any]]:
     }
 
 
+def row(name: str, a: Callable[[], Any], b: Callable[[], Any], calls: int) -> None:
+    """``calls`` of each, interleaved; one printed line."""
+    a(), b()  # warm
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(calls):
+        for fn, out in ((a, times[0]), (b, times[1])):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    p50 = [statistics.median(t) * 1000 for t in times]
+    p95 = [statistics.quantiles(t, n=20)[-1] * 1000 for t in times]
+    print(f"{name:22} {p50[0]:8.2f}ms {p50[1]:11.2f}ms {p50[1] / p50[0]:6.2f}x {p95[0]:8.2f}ms "
+          f"{p95[1]:11.2f}ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=60)
@@ -51,16 +66,7 @@ def main() -> None:
         print(f"{args.calls} calls of each kind, candidate +{args.delay * 1000:.0f} ms, every call shadowed\n")
         print(f"{'call':22} {'plain p50':>10} {'shadowed p50':>13} {'ratio':>7} {'plain p95':>10} {'shadowed p95':>13}")
         for (name, a), b in zip(kinds(plain).items(), kinds(shadowed).values(), strict=True):
-            a(), b()  # warm
-            times: tuple[list[float], list[float]] = ([], [])
-            for _ in range(args.calls):
-                for fn, out in ((a, times[0]), (b, times[1])):
-                    t = time.perf_counter()
-                    fn()
-                    out.append(time.perf_counter() - t)
-            p50 = [statistics.median(t) * 1000 for t in times]
-            p95 = [statistics.quantiles(t, n=20)[-1] * 1000 for t in times]
-            print(f"{name:22} {p50[0]:8.2f}ms {p50[1]:11.2f}ms {p50[1] / p50[0]:6.2f}x {p95[0]:8.2f}ms {p95[1]:11.2f}ms")
+            row(name, a, b, args.calls)
         t = time.perf_counter()
         left = flush_shadows(120)
         pairs = [r for r in led.records() if r.shadow_pair]

@@ -236,3 +236,22 @@ def test_metadata_and_user_reach_the_shadow(emu: EmulatorServer) -> None:
     assert found[0].user == "u-7"
     sent = [r for r in emu.state.requests if "llama-3.3" in r.path]
     assert len(sent) == 1 and json.loads(sent[0].headers["cf-aig-metadata"]) == {"user": "u-7", "team": "search"}
+
+
+def test_gateway_fallback_mode_is_shadowed_too(emu: EmulatorServer) -> None:
+    led = MemoryLedger()
+    other = "@cf/meta/llama-3.1-8b-instruct"
+    with FallbackChain(BASE, [other], fallback_mode="gateway", routing=RoutingPolicy.build(
+            shadow=Shadow(CAND, sample=1.0)), tracker=CostTracker(led), max_retries=0,
+            **emu.client_kwargs(gateway=True)) as chain:
+        answer = chain.chat(HELLO)
+        streamed = "".join(c.text for c in chain.stream(HELLO))
+
+        async def astream() -> str:
+            return "".join([c.text async for c in chain.astream(HELLO)])
+
+        astreamed = asyncio.run(astream())
+        found = pairs(led)
+    assert answer.model == BASE and streamed == astreamed == answer.text
+    assert any(r.path.endswith("/gw") for r in emu.state.requests)  # the Universal Endpoint answered the caller
+    assert len(found) == 3 and all(r.similarity == 1.0 and r.baseline == BASE for r in found)
