@@ -226,6 +226,10 @@ class ShadowRunner:
             return compare_answers(job.answer, candidate, embed), judged
         except ShadowStop as stop:
             self._stop(stop.kind, str(stop), stop.until)
+        except errors.BudgetExceededError as exc:
+            self._stop("budget", str(exc), time.time() + BUDGET_PAUSE_S)
+        except errors.LedgerUnavailableError as exc:
+            self._stop("ledger", str(exc), time.time() + LEDGER_PAUSE_S)
         except (errors.CloudflareError, ValueError) as exc:
             self.stats.bump("judge_errors")
             logger.warning("shadow %s: the answers could not be compared (%s: %s); the pair is booked without a "

@@ -255,3 +255,17 @@ def test_gateway_fallback_mode_is_shadowed_too(emu: EmulatorServer) -> None:
     assert answer.model == BASE and streamed == astreamed == answer.text
     assert any(r.path.endswith("/gw") for r in emu.state.requests)  # the Universal Endpoint answered the caller
     assert len(found) == 3 and all(r.similarity == 1.0 and r.baseline == BASE for r in found)
+
+
+def test_a_failing_similarity_model_books_the_pair_without_a_similarity(emu: EmulatorServer,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    emu.state.add_fault(Fault(path="*bge-base*", kind="error", status=500))
+    led = MemoryLedger()
+    with make(emu, Shadow(CAND, sample=1.0), led) as chain:
+        answer = chain.chat(HELLO)
+        found = pairs(led)
+        assert chain.shadows is not None and chain.shadows.stats.judge_errors == 1
+    assert answer.model == BASE and len(found) == 1 and found[0].error is None and found[0].cost
+    assert found[0].similarity is None and found[0].tags == {"shadow": "not compared"}
+    assert "could not be compared (ServerError" in caplog.text
+    assert led._live_reservations(time.time()) == []

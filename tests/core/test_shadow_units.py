@@ -175,3 +175,17 @@ def test_pool_never_waits_drops_when_full_and_flushes() -> None:
     assert pool.close() == [11]  # the queued job is dropped; the running one finishes
     release.set()
     assert pool.flush(5) == 0 and not pool.submit(12) and done[-1] == 10 and 11 not in done
+
+
+def test_a_pair_not_compared_is_no_sample_for_the_gates() -> None:
+    from cfgateway.costs.ledger import UsageRecord
+    from cfgateway.routing.gates import stage_stats
+
+    def pair(sim: float | None, error: str | None = None) -> UsageRecord:
+        return UsageRecord(ts=10.0, model=CAND, provider="workers-ai", operation="chat", outcome="shadow",
+                           similarity=sim, error=error, baseline="openai/gpt-4o-mini", latency_s=0.3,
+                           baseline_latency_s=0.2, tags={} if sim is not None or error else {"shadow": "not compared"})
+
+    stats = stage_stats([pair(0.9), pair(None), pair(None, "ServerError")], candidate=CAND, percent=10, since=0)
+    assert (stats.samples, stats.similarities, stats.shadow_errors) == (2, [0.9], 1)
+    assert stats.latency_ratio == pytest.approx(0.6 / 0.4)  # an uncompared pair still shows the candidate's latency
