@@ -105,6 +105,7 @@ class ShadowRunner:
         self.stats = ShadowStats()
         self._pool: Pool[_Job] = Pool(shadow.workers, shadow.max_pending, self._run, shadow.key)
         self._stopped: tuple[str, float] | None = None  # (kind, until epoch seconds)
+        self._stop_lock = threading.Lock()
         _RUNNERS.add(self)
         if not _EXIT_HOOKED:
             _EXIT_HOOKED.append(True)
@@ -167,11 +168,12 @@ class ShadowRunner:
             self.stats.bump("dropped_closed", len(dropped))
 
     def _stop(self, kind: str, message: str, until: float) -> None:
-        if self._stopped is None:
+        with self._stop_lock:
+            first, self._stopped = self._stopped is None, (kind, until)
+        if first:
             self.stats.bump(f"stopped_{kind}")
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(until))
             logger.warning("shadow %s: comparisons stop until %s: %s", self.shadow.key, when, message)
-        self._stopped = (kind, until)
 
     # -- the pool's side -----------------------------------------------------------------------------
     def _run(self, job: _Job) -> None:
