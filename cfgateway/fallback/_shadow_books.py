@@ -176,6 +176,10 @@ class Pool(Generic[J]):
                     self._cond.notify_all()
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def pending(self) -> int:
         return self._pending
 

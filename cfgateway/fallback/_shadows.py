@@ -199,6 +199,9 @@ class ShadowRunner:
             books.close(Decimal(0))
             return self._stop("ledger", str(exc), time.time() + LEDGER_PAUSE_S)
         except errors.CloudflareError as exc:
+            if self._pool.closed:  # the chain closed its transport under this call: no evidence either way
+                books.close(Decimal(0))
+                return self.stats.bump("dropped_closed")
             candidate = exc  # the candidate failed: that is evidence, booked with its error
         except Exception:
             books.close(Decimal(0))

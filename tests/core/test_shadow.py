@@ -269,3 +269,18 @@ def test_a_failing_similarity_model_books_the_pair_without_a_similarity(emu: Emu
     assert found[0].similarity is None and found[0].tags == {"shadow": "not compared"}
     assert "could not be compared (ServerError" in caplog.text
     assert led._live_reservations(time.time()) == []
+
+
+def test_closing_the_chain_mid_shadow_never_books_false_evidence(emu: EmulatorServer) -> None:
+    emu.state.add_fault(Fault(path="*llama-3.3-70b*", kind="delay", delay_s=0.3))
+    led = MemoryLedger()
+    chain = make(emu, Shadow(CAND, sample=1.0), led)
+    chain.chat(HELLO)
+    time.sleep(0.1)  # the candidate's request is on its way
+    chain.close()
+    found = pairs(led)
+    assert chain.shadows is not None
+    stats = chain.shadows.stats
+    # the request either finished (a true pair) or was cut by the close (dropped, counted): never an error pair
+    assert all(r.error is None and r.similarity == 1.0 for r in found)
+    assert len(found) + stats.dropped_closed == 1
