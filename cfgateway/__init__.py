@@ -55,6 +55,8 @@ _LAZY: dict[str, str] = {
     "RoutingPolicy": "cfgateway.routing.rollout",
     "CostTracker": "cfgateway.costs.budget",
     "Gates": "cfgateway.routing.gates",
+    "Shadow": "cfgateway.routing.shadow",
+    "flush_shadows": "cfgateway.fallback",
     "AlertEvent": "cfgateway.costs.alerts",
     "Alerts": "cfgateway.costs.alerts",
     "WebhookSink": "cfgateway.costs.alerts",
@@ -106,11 +108,12 @@ if TYPE_CHECKING:
         TimeoutError,
         TransportError,
     )
-    from cfgateway.fallback import FallbackChain, build_client
+    from cfgateway.fallback import FallbackChain, build_client, flush_shadows
     from cfgateway.openai_sdk import async_openai_client, autogen_model_info, openai_client
     from cfgateway.routing.gates import Gates
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule
     from cfgateway.routing.routes import GatewayOptions, Route, resolve_route
+    from cfgateway.routing.shadow import Shadow
     from cfgateway.types import (
         AttemptInfo,
         CallContext,
@@ -149,6 +152,8 @@ __all__ = [
     "AlertEvent",
     "Alerts",
     "Gates",
+    "Shadow",
+    "flush_shadows",
     "WebhookSink",
     "AllRoutesFailed",
     "async_openai_client",

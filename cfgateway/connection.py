@@ -8,6 +8,8 @@ the CLI) use, so that they behave the same.
   ``CFGATEWAY_EMBED_MODEL``, a profile), else the caller's default;
 - fallbacks: the argument (``[]`` means none), else ``fallbacks`` / ``embed_fallbacks``;
 - ``fallback_mode``, ``endpoint``, ``gateway_options``, ``rollout`` (chat), ``embed_dimensions`` (embed) likewise;
+- ``shadow`` (chat): a :class:`~cfgateway.routing.shadow.Shadow` added to the routing policy (the caller's
+  policy keeps its own shadow when it has one);
 - ``budgets`` from the profile become one :class:`~cfgateway.costs.budget.CostTracker` per (ledger, budgets),
   shared by every client of the process, unless a tracker is passed.
 
@@ -18,15 +20,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from cfgateway.config import Settings, load_settings
 from cfgateway.errors import ConfigError
 from cfgateway.routing.ratelimit import RateLimiter, RedisWindows
-from cfgateway.routing.rollout import Rollout
+from cfgateway.routing.rollout import Rollout, RoutingPolicy
 from cfgateway.routing.routes import Endpoint, GatewayOptions, resolve_route
+from cfgateway.routing.shadow import Shadow
 
 if TYPE_CHECKING:  # the call path loads on first use, not at import (adapters import this module)
     from cfgateway.costs.budget import Budget, CostTracker
@@ -56,6 +59,7 @@ class Connection:
     dimensions: int | None = None
     rollout: tuple[Rollout, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)  # model / fallbacks -> argument, env ..., default
+    shadow: Shadow | None = None
 
 
 def refuse_unknown_arguments(owner: str, given: Iterable[str], known: Iterable[str]) -> None:
@@ -129,17 +133,20 @@ def resolve_connection(
         for name in (chosen, *chain):
             resolve_route(name, s, route_endpoint)  # fail now, naming the missing setting
     rollout: tuple[Rollout, ...] = ()
+    shadow: Shadow | None = None
     if kind == "chat":
         rollout = tuple(Rollout(r["model"], r["percent"], salt=r.get("salt", "")) for r in s.rollout if "model" in r)
-        for stage in rollout:
-            if check_routes:
-                resolve_route(stage.new_route, s, route_endpoint)
+        shadow = Shadow.from_dict(s.shadow) if s.shadow else None
+        extra = [stage.new_route for stage in rollout]
+        extra += [shadow.candidate, shadow.similarity_model] if shadow is not None else []
+        for name in extra if check_routes else ():
+            resolve_route(name, s, route_endpoint)
     options = gateway_options_from(gateway_options if gateway_options is not None else (s.gateway_options or None))
     dims = dimensions if dimensions is not None else (s.embed_dimensions if kind == "embed" else None)
     if dims is not None and kind == "chat":
         raise ConfigError("dimensions= applies to embedding models only")
     return Connection(kind, s, chosen, chain, route_endpoint, fallback_mode or s.fallback_mode, options, dims,
-                      rollout, sources)
+                      rollout, sources, shadow)
 
 
 def settle_arguments(
@@ -241,6 +248,8 @@ def client_keywords(conn: Connection, *, tracker: Any = None, routing: Any = Non
     }
     if conn.fallbacks and conn.fallback_mode is not None:
         kwargs["fallback_mode"] = conn.fallback_mode
+    if conn.shadow is not None:
+        routing = with_shadow(routing, conn.rollout, conn.shadow)
     if routing is not None:
         kwargs["routing"] = routing
     elif conn.rollout:
@@ -248,6 +257,16 @@ def client_keywords(conn: Connection, *, tracker: Any = None, routing: Any = Non
     if conn.dimensions is not None:
         kwargs["dimensions"] = conn.dimensions
     return kwargs
+
+
+def with_shadow(routing: Any, rollout: Sequence[Rollout], shadow: Shadow) -> RoutingPolicy:
+    """``routing`` (a policy, a route function, or ``None``: the configured rollout) with ``shadow`` added,
+    unless the policy has a shadow of its own."""
+    if isinstance(routing, RoutingPolicy):
+        return routing if routing.shadow is not None else replace(routing, shadow=shadow)
+    if routing is not None:
+        return RoutingPolicy(custom=routing, shadow=shadow)
+    return RoutingPolicy(rollouts=tuple(rollout), shadow=shadow)
 
 
 def build_model_client(conn: Connection, *, tracker: Any = None, routing: Any = None, **extra: Any) -> ModelClient:
@@ -279,4 +298,5 @@ __all__ = [
     "resolve_connection",
     "settle_arguments",
     "tracker_for",
+    "with_shadow",
 ]

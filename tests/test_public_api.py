@@ -18,7 +18,7 @@ CFGATEWAY = {
     "load_catalog", "load_settings", "open_ledger", "resolve_route",
     "AllRoutesFailed", "FallbackChain", "Rollout", "RoutingPolicy", "TierRule", "build_client",
     "CircuitOpenError", "GatewayStepFailed", "IncompleteResponseError", "MidStreamError", "RouteSkipped",
-    "AlertEvent", "Alerts", "Gates", "WebhookSink",
+    "AlertEvent", "Alerts", "Gates", "WebhookSink", "Shadow", "flush_shadows",
     "VectorizeClient", "VectorizeIndex",
     "openai_client", "async_openai_client", "autogen_model_info",
     "connect",

@@ -20,6 +20,7 @@ def _run(args: argparse.Namespace) -> int:
         config_path=args.config, aliases=args.alias or (), api_keys=args.api_key or (),
         default_provider=args.default_provider, allowed_hosts=args.allowed_host or (),
         cors_origins=args.cors_origin or (), limits={k: getattr(args, k) for k in _LIMITS}, endpoint=args.endpoint,
+        shadows=args.shadow or (),
     )
     check_bind(args.host, config)
     shown = f"[{args.host}]" if ":" in args.host else args.host
@@ -37,6 +38,9 @@ def register(sub: Any) -> None:
     px.add_argument("--port", type=int, default=8080)
     px.add_argument("--config", help="proxy config file (TOML: aliases, [[keys]], limits, hosts, origins)")
     px.add_argument("--alias", action="append", help="NAME=MODEL[,FALLBACK...] (repeatable)")
+    px.add_argument("--shadow", action="append", help="NAME=CANDIDATE[:SAMPLE]: also send a sampled share (default "
+                    "0.1) of NAME's calls to CANDIDATE in the background and book the comparisons in the ledger "
+                    "(repeatable; [shadows.NAME] in --config for max_cost etc.)")
     px.add_argument("--api-key", action="append", help="accept this bearer key, KEY or USER:KEY (repeatable; "
                     "also CFGATEWAY_PROXY_API_KEYS)")
     px.add_argument("--default-provider", help="provider for bare model names (e.g. openai: gpt-4o-mini -> "

@@ -14,6 +14,7 @@ from cfgateway.config._values import (
     check_options,
     check_rate_limits,
     check_rollout,
+    check_shadow,
 )
 from cfgateway.errors import ConfigError
 from cfgateway.routing.model_strings import check_model_string
@@ -43,6 +44,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "fallback_mode": ("CFGATEWAY_FALLBACK_MODE",),
     "endpoint": ("CFGATEWAY_ENDPOINT",),
     "rollout": ("CFGATEWAY_ROLLOUT",),
+    "shadow": ("CFGATEWAY_SHADOW",),
     "embed_dimensions": ("CFGATEWAY_EMBED_DIMENSIONS",),
     "embed_cache": ("CFGATEWAY_EMBED_CACHE",),
     "byok": ("CFGATEWAY_BYOK",),
@@ -125,6 +127,8 @@ class Settings:
     endpoint: str | None = None  # one of ENDPOINTS; None = the caller's default ("auto")
     # fixed shares {"model", "percent", "salt"?}, or a staged rollout {"candidate", "stages", "gates", "auto", ...}
     rollout: tuple[Mapping[str, Any], ...] = ()
+    # a shadow comparison {"candidate", "sample", "similarity_model", "max_cost", ...} (routing.shadow.Shadow)
+    shadow: Mapping[str, Any] = field(default_factory=dict)
     embed_dimensions: int | None = None
     # An embedding cache URL (memory://, sqlite:///path.db, redis://...): may hold a password, shown redacted.
     embed_cache: str | None = field(default=None, repr=False)
@@ -227,6 +231,8 @@ def _coerce_route(name: str, value: Any) -> Any:
         raise ConfigError(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {value!r}")
     if name == "rollout":
         return check_rollout(value)
+    if name == "shadow":
+        return check_shadow(value)
     if name == "embed_dimensions":
         try:
             dims = int(value)

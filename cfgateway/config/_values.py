@@ -21,6 +21,9 @@ CHAT_DEFAULT_KEYS = ("temperature", "max_tokens", "top_p", "top_k", "seed", "sto
                      "presence_penalty", "repetition_penalty", "reasoning_effort")
 BUDGET_KEYS = ("limit", "window", "scope", "key", "alerts", "name")
 ROLLOUT_KEYS = ("model", "percent", "salt")
+# The fields of cfgateway.Shadow (routing.shadow), checked in full when the connection builds it.
+SHADOW_KEYS = ("candidate", "sample", "similarity_model", "max_cost", "baseline", "by", "name", "workers",
+               "max_pending")
 
 
 def check_list(name: str, value: Any, *, split: bool = True) -> list[Any]:
@@ -90,6 +93,32 @@ def check_rate_limits(value: Any) -> dict[str, Any]:
     return out
 
 
+def check_shadow(value: Any) -> dict[str, Any]:
+    """A shadow: ``[profiles.x.shadow]`` with ``candidate``, ``sample``, ``similarity_model``, ``max_cost``...
+    in the file, ``CANDIDATE:SAMPLE`` in the environment (``CFGATEWAY_SHADOW``)."""
+    if isinstance(value, str):
+        model, sep, sample = value.rpartition(":")
+        if not sep or not model:
+            raise ConfigError(f"shadow {value!r} must be CANDIDATE:SAMPLE, "
+                              "e.g. '@cf/meta/llama-3.3-70b-instruct-fp8-fast:0.1'")
+        value = {"candidate": model, "sample": sample}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"shadow must be a table with candidate, sample, similarity_model, max_cost; got {value!r}")
+    unknown = sorted(set(value) - set(SHADOW_KEYS))
+    if unknown or "candidate" not in value:
+        raise ConfigError(f"shadow: a candidate model string is required; unknown key(s) "
+                          f"{', '.join(unknown) or 'none'}; known: {', '.join(SHADOW_KEYS)}")
+    out = {**value, "candidate": check_model_string(value["candidate"])}
+    if "sample" in out:
+        try:
+            out["sample"] = float(out["sample"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"shadow sample is a share from 0 to 1 (0.1 = 10 %), got {value['sample']!r}") from None
+    if out.get("max_cost") is not None:
+        out["max_cost"] = _usd(out["max_cost"], "max_cost", "shadow")
+    return out
+
+
 def check_options(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"gateway_options must be a table of GatewayOptions fields, got {value!r}")
@@ -111,13 +140,13 @@ def check_chat_defaults(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def _usd(value: Any, what: str) -> str:
+def _usd(value: Any, what: str, owner: str = "budget") -> str:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise ConfigError(f"budget {what} must be an amount in USD, got {value!r}") from None
-    if amount < 0:
-        raise ConfigError(f"budget {what} must not be negative, got {value!r}")
+        raise ConfigError(f"{owner} {what} must be an amount in USD, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{owner} {what} must not be negative, got {value!r}")
     return str(amount)
 
 
@@ -142,6 +171,6 @@ def check_budget(value: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "BUDGET_KEYS", "CHAT_DEFAULT_KEYS", "GATEWAY_OPTION_KEYS", "check_budget", "check_chat_defaults", "check_list",
-    "check_options", "check_rate_limits", "check_rollout",
+    "BUDGET_KEYS", "CHAT_DEFAULT_KEYS", "GATEWAY_OPTION_KEYS", "SHADOW_KEYS", "check_budget", "check_chat_defaults",
+    "check_list", "check_options", "check_rate_limits", "check_rollout", "check_shadow",
 ]

@@ -156,7 +156,8 @@ def collect(ledger: Any, *, days: int = 30, budgets: Sequence[Budget] = (), now:
         total_spend=total_spend, unpriced=unpriced, daily_lines=budget_lines(budgets, "daily"),
         month_days=month_days, month_cumulative=cumulative, monthly_lines=budget_lines(budgets, "monthly"),
         total=by_model.total, by_model=by_model.groups,
-        by_user=sorted(by_user.groups, key=lambda g: (-g.cost, g.key)), shadow_records=len(window) - len(answers),
+        by_user=sorted(by_user.groups, key=lambda g: (-g.cost, g.key)),
+        shadow_records=sum(r.shadow_pair for r in window),
         rollouts=_rollouts(ledger, records, since), alerts=recent_alerts(ledger),
     )  # fmt: skip
 

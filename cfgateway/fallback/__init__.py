@@ -18,6 +18,7 @@ from cfgateway.client import Client
 from cfgateway.connection import SETTING_ARGUMENTS, client_keywords, resolve_connection
 from cfgateway.costs.catalog import ModelInfo
 from cfgateway.errors import AllRoutesFailed, CircuitOpenError, GatewayStepFailed, RouteSkipped
+from cfgateway.fallback._shadows import ShadowStats, flush_shadows
 from cfgateway.fallback.chain import FallbackChain
 from cfgateway.fallback.policy import DEFAULT_FALLBACK_ON, FallbackPolicy
 from cfgateway.routing.breaker import CircuitBreaker, shared_breaker
@@ -86,7 +87,9 @@ def build_client(model: str | None = None, fallbacks: Sequence[str] | None = Non
     - ``breaker``: ``None`` (one per chain), a shared breaker's name, a :class:`CircuitBreaker`, or
       ``False``; ``failure_threshold`` (3) and ``cooldown`` (30 s) for the breakers made here.
     - ``rollout`` (a :class:`Rollout` or several), ``tiers`` (:class:`TierRule` list), ``routing`` (a
-      :class:`RoutingPolicy` or ``callable(CallContext) -> model | None``): per-call route choice.
+      :class:`RoutingPolicy` or ``callable(CallContext) -> model | None``): per-call route choice. A
+      policy's ``shadow`` (:class:`~cfgateway.routing.shadow.Shadow`) sends a sampled share of the
+      baseline's calls to a candidate in the background and books each pair (``chain.shadows``).
     - ``check_dims`` (True): refuse embedding routes of different (or unknown) vector sizes;
       ``kind="embed"`` forces that check when the catalog does not know the models. ``dimensions``: the
       vector size every embed call asks for; routes of other native sizes pass when they shorten
@@ -120,6 +123,8 @@ __all__ = [
     "RouteSkipped",
     "RoutingPolicy",
     "TierRule",
+    "ShadowStats",
     "build_client",
+    "flush_shadows",
     "shared_breaker",
 ]

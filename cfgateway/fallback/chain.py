@@ -18,6 +18,7 @@ from cfgateway import errors
 from cfgateway.fallback._attempts import Attempt
 from cfgateway.fallback._gateway import GatewayMode
 from cfgateway.fallback._setup import ChainCore
+from cfgateway.fallback._shadows import ShadowRunner, runner_for
 from cfgateway.routing.routes import GatewayOptions, universal_url
 from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
@@ -40,6 +41,7 @@ class FallbackChain(ChainCore):
         if self.fallback_mode == "gateway":
             universal_url(self.settings)  # ConfigError naming CLOUDFLARE_AI_GATEWAY_ID when unset
             self.gateway = GatewayMode(self.parts(), step_config)
+        self.shadows: ShadowRunner | None = runner_for(self)  # the routing policy's shadow, sent in the background
 
     def __enter__(self) -> FallbackChain:
         return self
@@ -52,6 +54,11 @@ class FallbackChain(ChainCore):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def close(self) -> None:
+        if self.shadows is not None:
+            self.shadows.close()  # queued shadows are dropped (counted); running ones finish
+        super().close()
 
     # -- the loop, once per flavour ----------------------------------------------------------
     def _attempts(self, ctx: CallContext, send: Callable[[Attempt], R]) -> R:
@@ -96,10 +103,15 @@ class FallbackChain(ChainCore):
     ) -> ChatResponse:
         if model is not None:
             return self.member(model).chat(request, context=context, gateway_options=gateway_options)
+        ctx = self.call_context(context, request)
         if self.gateway is not None:
-            return self.gateway.chat(request, self.call_context(context, request), gateway_options)
-        return self._attempts(self.call_context(context, request), lambda step: self.member(step.model).chat(
-            request, context=step.ctx, gateway_options=gateway_options))
+            resp = self.gateway.chat(request, ctx, gateway_options)
+        else:
+            resp = self._attempts(ctx, lambda step: self.member(step.model).chat(
+                request, context=step.ctx, gateway_options=gateway_options))
+        if self.shadows is not None:
+            self.shadows.after(request, ctx, resp)
+        return resp
 
     async def achat(
         self, request: ChatRequest, *, model: str | None = None, context: CallContext | None = None,
@@ -107,10 +119,15 @@ class FallbackChain(ChainCore):
     ) -> ChatResponse:
         if model is not None:
             return await self.member(model).achat(request, context=context, gateway_options=gateway_options)
+        ctx = self.call_context(context, request)
         if self.gateway is not None:
-            return await self.gateway.achat(request, self.call_context(context, request), gateway_options)
-        return await self._aattempts(self.call_context(context, request), lambda step: self.member(step.model).achat(
-            request, context=step.ctx, gateway_options=gateway_options))
+            resp = await self.gateway.achat(request, ctx, gateway_options)
+        else:
+            resp = await self._aattempts(ctx, lambda step: self.member(step.model).achat(
+                request, context=step.ctx, gateway_options=gateway_options))
+        if self.shadows is not None:
+            self.shadows.after(request, ctx, resp)
+        return resp
 
     # -- stream ------------------------------------------------------------------------------
     def stream(
@@ -121,10 +138,13 @@ class FallbackChain(ChainCore):
         if model is not None:
             yield from self.member(model).stream(request, context=context, gateway_options=gateway_options)
             return
+        ctx = self.call_context(context, request)
+        tap = self.shadows.tap(request, ctx) if self.shadows is not None else None
         if self.gateway is not None:
-            yield from self.gateway.stream(request, self.call_context(context, request), gateway_options)
+            chunks = cast(Generator[ChatChunk, None, None], self.gateway.stream(request, ctx, gateway_options))
+            yield from (chunks if tap is None else tap.wrap(chunks))
             return
-        plan = self.attempts(self.call_context(context, request))
+        plan = self.attempts(ctx)
         try:
             while True:
                 step = plan.next()
@@ -138,6 +158,8 @@ class FallbackChain(ChainCore):
                         for chunk in inner:
                             if chunk.final:
                                 plan.succeeded(chunk)
+                            if tap is not None:
+                                tap.see(chunk)
                             started = True
                             yield chunk
                     return
@@ -160,13 +182,15 @@ class FallbackChain(ChainCore):
                 async for chunk in it:
                     yield chunk
             return
+        ctx = self.call_context(context, request)
+        tap = self.shadows.tap(request, ctx) if self.shadows is not None else None
         if self.gateway is not None:
-            gen = self.gateway.astream(request, self.call_context(context, request), gateway_options)
-            async with aclosing(cast(AsyncGenerator[ChatChunk, None], gen)) as it:
+            gen = cast(AsyncGenerator[ChatChunk, None], self.gateway.astream(request, ctx, gateway_options))
+            async with aclosing(gen if tap is None else cast(AsyncGenerator[ChatChunk, None], tap.awrap(gen))) as it:
                 async for chunk in it:
                     yield chunk
             return
-        plan = self.attempts(self.call_context(context, request))
+        plan = self.attempts(ctx)
         try:
             while True:
                 step = plan.next()
@@ -180,6 +204,8 @@ class FallbackChain(ChainCore):
                         async for chunk in inner:
                             if chunk.final:
                                 plan.succeeded(chunk)
+                            if tap is not None:
+                                tap.see(chunk)
                             started = True
                             yield chunk
                     return

@@ -19,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from cfgateway.config import Settings, load_settings, redact_url
 from cfgateway.costs.budget import Budget, CostTracker
 from cfgateway.costs.ledger import open_ledger
+from cfgateway.errors import ConfigError
 from cfgateway.proxy.auth import KeyRing, ProxyKey
 from cfgateway.proxy.chat import ChatStream, complete, open_streams
 from cfgateway.proxy.clients import ClientPool, Resolved
@@ -69,11 +70,14 @@ class Proxy:
         self.config = config or ProxyConfig()
         self.limits = self.config.limits
         self.tracker = tracker if tracker is not None else tracker_for(self.settings, self.config)
+        if self.config.shadows and self.tracker is None:
+            raise ConfigError("the proxy's shadows book their comparisons in the ledger: set the ledger setting "
+                              "(CFGATEWAY_LEDGER, e.g. sqlite:///costs.db or redis://...)")
         self.keys = KeyRing(self.config.keys)
         self.pool = ClientPool(self.settings, self.config.aliases, tracker=self.tracker,
                                default_provider=self.config.default_provider,
                                max_cached=self.limits.max_cached_clients,
-                               endpoint=self.config.endpoint)  # type: ignore[arg-type]
+                               endpoint=self.config.endpoint, shadows=self.config.shadows)  # type: ignore[arg-type]
         self.metrics = Metrics() if metrics else None
         self._listing: list[Any] | None = None
 

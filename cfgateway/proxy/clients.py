@@ -18,7 +18,9 @@ from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog, load_catalog
 from cfgateway.fallback import ModelClient, build_client
 from cfgateway.http.transport import Transport
+from cfgateway.routing.rollout import RoutingPolicy
 from cfgateway.routing.routes import Endpoint, split_model
+from cfgateway.routing.shadow import Shadow
 from cfgateway.wire.openai_server import RequestError
 
 log = logging.getLogger("cfgateway.proxy")
@@ -47,8 +49,10 @@ class ClientPool:
         transport: Transport | None = None,
         catalog: Catalog | None = None,
         endpoint: Endpoint = "auto",
+        shadows: Mapping[str, Shadow] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.shadows = dict(shadows or {})
         self.settings = settings
         self.aliases = {k: tuple(v) for k, v in aliases.items()}
         self.tracker = tracker
@@ -78,11 +82,16 @@ class ClientPool:
             raise RequestError(str(exc), "model", code="model_not_found") from None
         return Resolved(name, (model,), False)
 
+    def shadow_of(self, r: Resolved) -> Shadow | None:
+        """The shadow configured for this name (an alias's name, or the model string a name resolves to)."""
+        return self.shadows.get(r.name if r.alias else r.members[0])
+
     def get(self, resolved: Resolved) -> ModelClient:
-        if resolved.alias:
-            client = self._aliased.get(resolved.name)
+        if resolved.alias or self.shadow_of(resolved) is not None:  # kept: never evicted from the cache
+            key = resolved.name if resolved.alias else resolved.members[0]
+            client = self._aliased.get(key)
             if client is None:
-                client = self._aliased[resolved.name] = self._build(resolved)
+                client = self._aliased[key] = self._build(resolved)
             return client
         key = resolved.members[0]
         client = self._lru.get(key)
@@ -96,9 +105,10 @@ class ClientPool:
 
     def _build(self, r: Resolved) -> ModelClient:
         try:
+            shadow = self.shadow_of(r)
             return build_client(r.members[0], list(r.members[1:]) or None, settings=self.settings,
                                 tracker=self.tracker, transport=self.transport, catalog=self.catalog,
-                                endpoint=self.endpoint)
+                                endpoint=self.endpoint, routing=RoutingPolicy(shadow=shadow) if shadow else None)
         except errors.ConfigError as exc:
             log.warning("model %r cannot be served: %s", r.name, exc)
             raise RequestError(

@@ -14,6 +14,11 @@ the environment (``CFGATEWAY_PROXY_API_KEYS``, ``CFGATEWAY_PROXY_DEFAULT_PROVIDE
     [limits]                               # every field of :class:`Limits`
     max_body_bytes = 8388608
 
+    [shadows.fast]                         # a shadow of an alias (or of a model string: [shadows."openai/gpt-4o-mini"])
+    candidate = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+    sample = 0.1                           # any field of cfgateway.Shadow; the baseline is the alias's first model
+    max_cost = 5
+
     [[keys]]                               # see cfgateway.proxy.auth
     user = "alice"
     sha256 = "…"
@@ -33,7 +38,8 @@ from typing import Any
 
 from cfgateway.errors import ConfigError
 from cfgateway.proxy.auth import ProxyKey, key_from_spec, key_from_table
-from cfgateway.routing.routes import PROVIDERS
+from cfgateway.routing.routes import PROVIDERS, split_model
+from cfgateway.routing.shadow import Shadow
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
@@ -70,6 +76,8 @@ class ProxyConfig:
     capabilities: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
     # Workers AI endpoint of the routes: "auto" (native /ai/run), or "openai" (/ai/v1, OpenAI-compatible)
     endpoint: str = "auto"
+    # Shadow comparisons by the name a request uses: an alias, or a model string ({provider}/{model}, @cf/...)
+    shadows: Mapping[str, Shadow] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         dp = self.default_provider
@@ -81,6 +89,23 @@ class ProxyConfig:
         for name, models in self.aliases.items():
             if not name or not models:
                 raise ConfigError(f"alias {name!r} needs at least one model")
+        object.__setattr__(self, "shadows", {self._shadow_key(n, s): s for n, s in self.shadows.items()})
+
+    def _shadow_key(self, name: str, shadow: Any) -> str:
+        """An alias, or the model string a model name stands for (a bare name: with the default provider)."""
+        if not isinstance(shadow, Shadow):
+            raise ConfigError(f"shadow {name!r} must be a cfgateway.Shadow, got {type(shadow).__name__}")
+        if name in self.aliases:
+            return name
+        model = name
+        if "/" not in name and not name.startswith("@") and self.default_provider is not None:
+            model = f"{self.default_provider}/{name}"
+        try:
+            split_model(model)
+        except ConfigError as exc:
+            raise ConfigError(f"shadow {name!r}: the name is neither an alias of this proxy nor a model string "
+                              f"({exc})") from None
+        return model
 
     @property
     def hosts(self) -> frozenset[str]:
@@ -104,6 +129,26 @@ def parse_alias(item: str) -> tuple[str, list[str]]:
     return name.strip(), members
 
 
+def parse_shadow(item: str) -> tuple[str, Shadow]:
+    """``NAME=CANDIDATE[:SAMPLE]`` (``--shadow``): a shadow of the alias or model ``NAME``."""
+    name, sep, spec = item.partition("=")
+    candidate, colon, sample = spec.strip().rpartition(":")
+    if not colon:
+        candidate, sample = spec.strip(), "0.1"
+    if not sep or not name.strip() or not candidate:
+        raise ConfigError("--shadow takes NAME=CANDIDATE[:SAMPLE], e.g. "
+                          f"fast=@cf/meta/llama-3.3-70b-instruct-fp8-fast:0.1; got {item!r}")
+    return name.strip(), Shadow.from_dict({"candidate": candidate, "sample": sample})
+
+
+def _shadows(file_tables: Any, cli: Sequence[str]) -> dict[str, Shadow]:
+    if not isinstance(file_tables or {}, Mapping):
+        raise ConfigError("shadows must be tables: [shadows.NAME] with candidate, sample, similarity_model, max_cost")
+    out = {str(name): Shadow.from_dict(table) for name, table in (file_tables or {}).items()}
+    out.update(dict(parse_shadow(s) for s in cli))
+    return out
+
+
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
@@ -117,7 +162,7 @@ def _read_file(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     known = {"aliases", "keys", "default_provider", "allowed_hosts", "cors_origins", "limits", "capabilities",
-             "endpoint"}
+             "endpoint", "shadows"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -144,6 +189,7 @@ def load_proxy_config(
     cors_origins: Sequence[str] = (),
     limits: Mapping[str, Any] | None = None,
     endpoint: str | None = None,
+    shadows: Sequence[str] = (),
 ) -> ProxyConfig:
     """The proxy settings from the file, the environment and command-line values (see the module docstring)."""
     environ = os.environ if env is None else env
@@ -167,6 +213,7 @@ def load_proxy_config(
         limits=limits_obj,
         capabilities={k: dict(v) for k, v in (data.get("capabilities") or {}).items()},
         endpoint=endpoint or data.get("endpoint") or "auto",
+        shadows=_shadows(data.get("shadows"), shadows),
     )
 
 
@@ -174,4 +221,7 @@ def with_limits(config: ProxyConfig, **changes: Any) -> ProxyConfig:
     return replace(config, limits=replace(config.limits, **changes))
 
 
-__all__ = ["LOOPBACK_HOSTS", "Limits", "ProxyConfig", "is_loopback", "load_proxy_config", "parse_alias", "with_limits"]
+__all__ = [
+    "LOOPBACK_HOSTS", "Limits", "ProxyConfig", "is_loopback", "load_proxy_config", "parse_alias", "parse_shadow",
+    "with_limits",
+]

@@ -137,11 +137,12 @@ class StageStats:
 
     def add(self, r: UsageRecord) -> None:
         if r.shadow:
-            self.samples += 1
             if r.error is not None:
+                self.samples += 1
                 self.shadow_errors += r.error not in NOT_CANDIDATE_FAULTS
                 return
-            if r.similarity is not None:
+            if r.similarity is not None:  # a pair the similarity model could not compare is no sample
+                self.samples += 1
                 self.similarities.append(float(r.similarity))
             if r.baseline_latency_s:
                 self._latency[0] += r.latency_s

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cfgateway.costs.alerts import AlertEvent
 from cfgateway.errors import ConfigError
@@ -26,6 +26,9 @@ from cfgateway.routing.controller import StagedRollout
 from cfgateway.routing.gates import Gates, Verdict
 from cfgateway.routing.stages import RolloutReport, RolloutState, check_stages
 from cfgateway.types import CallContext
+
+if TYPE_CHECKING:
+    from cfgateway.routing.shadow import Shadow
 
 BUCKETS = 10_000
 
@@ -181,11 +184,16 @@ class RouteChoice:
 
 @dataclass(frozen=True, slots=True)
 class RoutingPolicy:
-    """Tier rules first (the first match wins), then rollouts (the first that includes the user)."""
+    """Tier rules first (the first match wins), then rollouts (the first that includes the user).
+
+    ``shadow``: a :class:`~cfgateway.routing.shadow.Shadow` — a sampled share of the calls the
+    baseline answers is also sent to its candidate in the background and compared (a chain does it).
+    """
 
     tiers: Sequence[TierRule] = ()
     rollouts: Sequence[Rollout] = ()
     custom: Callable[[CallContext], str | None] | None = field(default=None, repr=False)
+    shadow: Shadow | None = None
 
     @classmethod
     def build(
@@ -193,6 +201,7 @@ class RoutingPolicy:
         rollout: Rollout | Sequence[Rollout] | None = None,
         tiers: Sequence[TierRule] | None = None,
         route: Callable[[CallContext], str | None] | None = None,
+        shadow: Shadow | None = None,
     ) -> RoutingPolicy | None:
         """A policy from ``build_client``'s keywords, or ``None`` when none was given."""
         rollouts: tuple[Rollout, ...] = ()
@@ -200,12 +209,12 @@ class RoutingPolicy:
             rollouts = (rollout,)
         elif rollout is not None:
             rollouts = tuple(rollout)
-        if not rollouts and not tiers and route is None:
+        if not rollouts and not tiers and route is None and shadow is None:
             return None
-        return cls(tuple(tiers or ()), rollouts, route)
+        return cls(tuple(tiers or ()), rollouts, route, shadow)
 
     def models(self) -> list[str]:
-        """Every model string the policy can choose (to resolve and check them up front)."""
+        """Every model string the policy can choose or shadow to (to resolve and check them up front)."""
         out: list[str] = []
         for t in self.tiers:
             out.extend([t.model, *(t.fallbacks or ())])
@@ -213,6 +222,8 @@ class RoutingPolicy:
             out.append(r.new_route)
             if r.old_route:
                 out.append(r.old_route)
+        if self.shadow is not None:
+            out.append(self.shadow.candidate)
         return list(dict.fromkeys(out))
 
     def choose(self, ctx: CallContext, default: str) -> RouteChoice:

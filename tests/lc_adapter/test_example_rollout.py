@@ -41,9 +41,21 @@ def test_rollout_example(emu: Any, conn: Any, tmp_path: Path, capsys: pytest.Cap
     assert first.percent == 10 and first.samples >= mod.GATES.min_samples and first.mean_similarity == 1.0
     assert second.percent == 50 and second.errors > 0
     led = out["ledger"]
-    shadows = [r for r in led.records() if r.outcome == "shadow"]
+    records = led.records()
+    shadows = [r for r in records if r.shadow_pair]
     assert shadows and all(r.baseline == mod.BASELINE and r.model == mod.CANDIDATE for r in shadows)
     assert any(r.error == "ServerError" for r in shadows) and any(r.similarity == 1.0 for r in shadows)
+    # step 1's pairs: every call of the sampled tenth of the users OpenAI answered, none of the others
+    first_pairs = [r for r in shadows if r.ts < second.since]
+    answered = {r.call_id: r for r in records if r.ok and r.model == mod.BASELINE and r.ts < second.since}
+    sampled = [c for c, r in answered.items() if mod.SHADOW.sampled(c, r.user)]
+    assert len(first_pairs) == first.samples == len(sampled) >= mod.GATES.min_samples
+    assert {r.call_id for r in first_pairs} == set(sampled)
+    assert all(r.baseline_latency_s == answered[r.call_id].latency_s for r in first_pairs)
+    # the embeddings that compared them are booked too (shadow spend), apart from the pairs
+    judged = [r for r in records if r.shadow and not r.shadow_pair]
+    assert judged and all(r.model == mod.JUDGE and r.operation == "embed" and r.cost for r in judged)
+    assert {r.call_id for r in judged} <= {r.call_id for r in shadows if r.error is None}
     # users on the candidate were still answered: the chain fell back to OpenAI
     assert out["callback"].failed_requests == 0
     text = capsys.readouterr().out

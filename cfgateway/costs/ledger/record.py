@@ -76,8 +76,15 @@ class UsageRecord:
 
     @property
     def shadow(self) -> bool:
-        """A shadow comparison (the candidate's side of a pair), not an answer the caller got."""
+        """Spent on a shadow comparison, not an answer a caller got: a pair's record (the candidate's side),
+        or the embedding that compared the pair (:attr:`shadow_pair` tells them apart)."""
         return self.outcome == "shadow"
+
+    @property
+    def shadow_pair(self) -> bool:
+        """A shadow pair's record (the candidate's side, with the similarity), not the embedding that compared it
+        (``tags["shadow"] == "similarity"``)."""
+        return self.outcome == "shadow" and self.tags.get("shadow") != "similarity"
 
     @property
     def succeeded(self) -> bool:
