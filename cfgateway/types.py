@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -200,9 +201,9 @@ class ChatResponse:
     parsed: Any = None  # JSON-mode object, when the model returned one
     gateway: GatewayMeta = field(default_factory=GatewayMeta)
     attempts: list[AttemptInfo] = field(default_factory=list)
-    cost: Any = None  # Decimal | None, set by the ledger when priced
+    cost: Decimal | None = None  # USD; None = unknown price (never a silent 0)
     id: str | None = None
-    records: list[Any] = field(default_factory=list)  # ledger UsageRecords, one per attempt
+    records: list[UsageRecord] = field(default_factory=list)  # one per attempt
 
 
 @dataclass(slots=True)
@@ -221,8 +222,8 @@ class ChatChunk:
     provider_model: str | None = None
     gateway: GatewayMeta | None = None
     attempts: list[AttemptInfo] = field(default_factory=list)
-    cost: Any = None
-    records: list[Any] = field(default_factory=list)
+    cost: Decimal | None = None
+    records: list[UsageRecord] = field(default_factory=list)
 
 
 @dataclass(slots=True, repr=False)
@@ -233,8 +234,8 @@ class EmbedResponse:
     usage: Usage | None = None
     gateway: GatewayMeta = field(default_factory=GatewayMeta)
     attempts: list[AttemptInfo] = field(default_factory=list)
-    cost: Any = None  # Decimal for what was sent (0 when everything came from the cache), None when unpriced
-    records: list[Any] = field(default_factory=list)
+    cost: Decimal | None = None  # what was sent (0 when everything came from the cache); None when unpriced
+    records: list[UsageRecord] = field(default_factory=list)
     cached: int = 0  # inputs answered by the client's embedding cache (cfgateway.cache), not sent
 
     def __repr__(self) -> str:
@@ -275,3 +276,104 @@ class CallContext:
     attempt: int = 0
     fallback: bool = False
     deadline: float | None = None  # time.monotonic() value
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage records: one per attempt (the ledger's rows; responses, chunks and errors carry them).
+
+_record_counter = itertools.count()
+_record_prefix: tuple[int, str] = (0, "")
+
+
+def new_id() -> str:
+    """Unique across processes and hosts, cheap: a per-process random prefix + a counter."""
+    global _record_prefix
+    pid = os.getpid()
+    if _record_prefix[0] != pid:  # new process (including after fork)
+        _record_prefix = (pid, os.urandom(8).hex())
+    return f"{_record_prefix[1]}-{next(_record_counter)}"
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One attempt of one call: what was used, what it cost, how it ended."""
+
+    ts: float  # wall-clock start of the attempt (epoch seconds); its UTC day is its bucket
+    model: str
+    provider: str
+    operation: str  # "chat" | "embed"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0  # a subset of input_tokens
+    neurons: float | None = None
+    cost: Decimal | None = None  # USD; None = unknown price (never a silent 0)
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    outcome: str = "ok"  # or the error class name
+    attempt: int = 0
+    fallback: bool = False
+    cache_status: str | None = None
+    log_id: str | None = None
+    stream: bool = False
+    stream_complete: bool | None = None
+    user: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+    call_id: str = ""
+    # Identifies this record in every ledger: adding it twice (a spooled record replayed after a write whose
+    # answer was lost) counts it once. Not part of equality.
+    record_id: str = field(default_factory=new_id, compare=False)
+    # Shadow comparisons (outcome "shadow"; the record's own figures are the candidate's):
+    similarity: float | None = None  # cosine of the two answers' embeddings, or tool-call agreement (0..1)
+    baseline: str | None = None  # the route whose answer it was compared against
+    baseline_latency_s: float | None = None
+    baseline_cost: Decimal | None = None
+    error: str | None = None  # the candidate's error class name when it failed
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    @property
+    def shadow(self) -> bool:
+        """Spent on a shadow comparison, not an answer a caller got: a pair's record (the candidate's side),
+        or the embedding that compared the pair (:attr:`shadow_pair` tells them apart)."""
+        return self.outcome == "shadow"
+
+    @property
+    def shadow_pair(self) -> bool:
+        """A shadow pair's record (the candidate's side, with the similarity), not the embedding that compared it
+        (``tags["shadow"] == "similarity"``)."""
+        return self.outcome == "shadow" and self.tags.get("shadow") != "similarity"
+
+    @property
+    def succeeded(self) -> bool:
+        """An answer came back: ``ok``, or a shadow whose candidate did not fail."""
+        return self.outcome == "ok" or (self.outcome == "shadow" and self.error is None)
+
+    @property
+    def cache_hit(self) -> bool:
+        return (self.cache_status or "").upper() == "HIT"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (``cost`` as a decimal string)."""
+        d = {name: getattr(self, name) for name in _FIELDS}
+        d["cost"] = None if self.cost is None else str(self.cost)
+        d["baseline_cost"] = None if self.baseline_cost is None else str(self.baseline_cost)
+        d["tags"] = dict(self.tags)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UsageRecord:
+        kw = {k: d[k] for k in _FIELDS if k in d}
+        cost = kw.get("cost")
+        kw["cost"] = None if cost is None else Decimal(str(cost))
+        base = kw.get("baseline_cost")
+        kw["baseline_cost"] = None if base is None else Decimal(str(base))
+        return cls(**kw)
+
+
+_FIELDS: tuple[str, ...] = tuple(UsageRecord.__dataclass_fields__)
