@@ -12,6 +12,7 @@ from cfgateway.calls.outcome import finish_chat
 from cfgateway.calls.plan import ChatPlan, OnePiece
 from cfgateway.calls.stream import StreamRun
 from cfgateway.client._parts import CallParts
+from cfgateway.http.transport import adrain, drain
 from cfgateway.types import ChatChunk, ChatResponse
 
 JSON_TO_STREAM = "answered JSON to stream: true"
@@ -64,6 +65,8 @@ def send_stream(parts: CallParts, plan: ChatPlan) -> Iterator[ChatChunk]:
                         break
                 final = run.end()
                 parts.books.settle(final.records, hold)
+                if run.ended:
+                    drain(pieces)
     except errors.CloudflareError as exc:
         raise parts.books.stream_failed(run, exc, hold) from None
     finally:
@@ -94,6 +97,8 @@ async def asend_stream(parts: CallParts, plan: ChatPlan) -> AsyncIterator[ChatCh
                         break
                 final = run.end()
                 parts.books.settle(final.records, hold)
+                if run.ended:
+                    await adrain(pieces)
     except errors.CloudflareError as exc:
         raise parts.books.stream_failed(run, exc, hold) from None
     finally:
