@@ -148,8 +148,8 @@ def load_child(base: str, key: str, c: int, total: int) -> None:
 
 
 def load(base: str, key: str, c: int, total: int, procs: int) -> tuple[float, list[float]]:
-    kids = [subprocess.Popen([sys.executable, __file__, "--load-child", base, key, str(c // procs), str(total // procs)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+    cmd = [sys.executable, __file__, "--load-child", base, key, str(c // procs), str(total // procs)]
+    kids = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(procs)]
     for k in kids:
         assert k.stdout is not None and k.stdout.readline().strip() == "ready"
     for k in kids:

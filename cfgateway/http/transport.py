@@ -107,7 +107,8 @@ class Transport:
         if self._sync is None:
             transport = self._transport
             if transport is None:
-                transport = httpx.HTTPTransport(verify=ssl_context(), limits=self._limits, socket_options=SOCKET_OPTIONS)
+                transport = httpx.HTTPTransport(verify=ssl_context(), limits=self._limits,
+                                                socket_options=SOCKET_OPTIONS)
                 fair_pool(transport)
             self._sync = httpx.Client(timeout=self._timeout, limits=self._limits, transport=transport)
             fast_cookies(self._sync)
