@@ -38,6 +38,16 @@ MODEL = "@cf/meta/llama-3.1-8b-instruct"
 MSG = [{"role": "user", "content": "Say hello"}]
 
 
+# What the proxy's upstream requests go through: as shipped (aiohttp when installed), or httpx with and without
+# the transport's fair connection assignment (to measure what each change does; one worker only).
+BACKENDS = {
+    "default": "",
+    "httpx": "import cfgateway.proxy.clients as c; c.aiohttp_available = lambda: False",
+    "httpx-unfair": "import cfgateway.proxy.clients as c; c.aiohttp_available = lambda: False; "
+                    "import cfgateway.http.transport as t; t.fair_pool = lambda transport: None",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -193,6 +203,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="proxy worker processes")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--only", choices=["hop", "load"])
+    ap.add_argument("--proxy-backend", choices=list(BACKENDS), default="default",
+                    help="the proxy's upstream client: as shipped, httpx, or httpx without the fair pool")
     ap.add_argument("--serve-emulator", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--load-child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -211,13 +223,15 @@ def main() -> None:
     for var in ("CLOUDFLARE_AI_GATEWAY_ID", "CFGATEWAY_LEDGER", "CFGATEWAY_CONFIG", "CFGATEWAY_PROFILE"):
         env.pop(var, None)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {a.emulators} emulator processes, "
-          f"{a.workers} proxy worker(s)", flush=True)
+          f"{a.workers} proxy worker(s), proxy upstream client: {a.proxy_backend}", flush=True)
     with ExitStack() as stack:
         for _ in range(a.emulators):
             stack.enter_context(process([sys.executable, __file__, "--serve-emulator", str(eport)],
                                         f"{emu}/__emulator/health", env))
+        launch = f"{BACKENDS[a.proxy_backend]}; import sys; from cfgateway.cli import main; " \
+                 "sys.exit(main(sys.argv[1:]))"
         stack.enter_context(process(
-            [sys.executable, "-m", "cfgateway", "proxy", "--port", str(pport), "--endpoint", "openai",
+            [sys.executable, "-c", launch, "proxy", "--port", str(pport), "--endpoint", "openai",
              "--api-key", "bench:bench-proxy-key", "--workers", str(a.workers)], f"{prx}/healthz", env))
         if a.only in (None, "hop"):
             async def hop() -> None:

@@ -155,7 +155,7 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
                     resp = fut.result()
                     self._report(resp.records)
                     out.extend(resp.vectors)
-                    payload = {EventPayload.CHUNKS: batch, EventPayload.EMBEDDINGS: resp.vectors}
+                    payload: dict[str, Any] = {EventPayload.CHUNKS: batch, EventPayload.EMBEDDINGS: resp.vectors}
                     self.callback_manager.on_event_end(CBEventType.EMBEDDING, payload=payload, event_id=event_id)
                     # built, not validated: pydantic re-checking 100 x 768 floats we decoded costs ~1 ms a batch
                     dispatcher.event(EmbeddingEndEvent.model_construct(chunks=batch, embeddings=resp.vectors))

@@ -18,6 +18,7 @@ import pytest
 
 from cfgateway import ChatRequest, Client, Message
 from cfgateway.http import transport as transport_mod
+from cfgateway.http.transport import Transport
 
 from ._webserver import serve
 
@@ -59,8 +60,9 @@ def upstream() -> Iterator[tuple[Upstream, str]]:
         yield app, url
 
 
-def _client(url: str, mode: str = "plain", **kw: Any) -> Client:
-    return Client(MODEL, account_id="acct", api_token="t", base_url=f"{url}/{mode}/client/v4", max_retries=0, **kw)
+def _client(url: str, mode: str = "plain", backend: str = "httpx") -> Client:
+    return Client(MODEL, account_id="acct", api_token="t", base_url=f"{url}/{mode}/client/v4", max_retries=0,
+                  transport=Transport(max_retries=0, async_backend=backend))
 
 
 def _text(chunks: list[Any]) -> str:
@@ -79,9 +81,10 @@ def test_sync_streams_reuse_one_connection(upstream: tuple[Upstream, str]) -> No
     assert len(app.ports) == 3 and len(set(app.ports)) == 1
 
 
-def test_async_streams_reuse_one_connection(upstream: tuple[Upstream, str]) -> None:
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+def test_async_streams_reuse_one_connection(upstream: tuple[Upstream, str], backend: str) -> None:
     app, url = upstream
-    client = _client(url)
+    client = _client(url, backend=backend)
 
     async def run() -> list[str]:
         return [_text([c async for c in client.astream(REQ)]) for _ in range(3)]
@@ -99,11 +102,12 @@ def test_more_than_the_drain_bound_after_the_end_closes_the_connection(upstream:
     assert len(set(app.ports)) == 2  # not read to its end: closed, the next call connects again
 
 
-def test_async_body_held_open_after_done_is_given_up(upstream: tuple[Upstream, str],
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+def test_async_body_held_open_after_done_is_given_up(upstream: tuple[Upstream, str], backend: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     app, url = upstream
     monkeypatch.setattr(transport_mod, "DRAIN_S", 0.2)
-    client = _client(url, "hold")
+    client = _client(url, "hold", backend)
 
     async def run() -> str:
         return _text([c async for c in client.astream(REQ)])
