@@ -250,3 +250,31 @@ def test_sync_batches_show_llama_index_progress_bar(conn: Any, capsys: pytest.Ca
     CloudflareEmbedding(embed_batch_size=10, **conn()).get_text_embedding_batch(TEXTS[:30], show_progress=True)
     err = capsys.readouterr().err
     assert "Generating embeddings" in err and "30/30" in err
+
+
+def test_async_batches_keep_one_event_per_batch_and_the_progress_bar(conn: Any, emu: Any,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    events = _EmbedEvents()
+    emb = CloudflareEmbedding(embed_batch_size=10, callback_manager=CallbackManager([events.handler]), **conn())
+    vectors = asyncio.run(emb.aget_text_embedding_batch(TEXTS[:45], show_progress=True))
+    assert len(events.starts) == 5 and [e[0] for e in events.ends] == events.starts
+    assert [len(e[1]) for e in events.ends] == [10, 10, 10, 10, 5] and all(e[2] is None for e in events.ends)
+    assert "Generating embeddings" in capsys.readouterr().err
+    assert len(vectors) == 45 and vectors[44] == emb.get_text_embedding(TEXTS[44])
+
+
+def test_async_batch_failure_ends_every_event_with_the_error(conn: Any, emu: Any) -> None:
+    emu.state.add_fault(Fault(path="*bge*", kind="error", status=400, code=5006, message="bad batch", times=1))
+    events = _EmbedEvents()
+    emb = CloudflareEmbedding(embed_batch_size=10, max_retries=0, callback_manager=CallbackManager([events.handler]),
+                              **conn())
+    with pytest.raises(BadRequestError, match="bad batch"):
+        asyncio.run(emb.aget_text_embedding_batch(TEXTS[:50]))
+    assert len(events.ends) == len(events.starts) == 5 and all(e[2] is not None for e in events.ends)
+
+
+def test_async_empty_input_is_refused_before_sending(conn: Any, emu: Any) -> None:
+    with pytest.raises(InvalidInputError, match="input 31 is empty"):
+        asyncio.run(CloudflareEmbedding(embed_batch_size=10, **conn()).aget_text_embedding_batch(
+            [*TEXTS[:31], " ", *TEXTS[:10]]))
+    assert emu.state.requests == []
