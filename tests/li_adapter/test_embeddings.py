@@ -242,8 +242,10 @@ def test_sync_batch_failure_stops_unsent_batches_and_ends_every_event(conn: Any,
     with pytest.raises(BadRequestError, match="bad batch"):
         emb.get_text_embedding_batch(TEXTS[:100])
     assert len(emu.state.requests) < 10  # the batches not yet sent were not sent
-    assert len(events.ends) == len(events.starts) == 10
-    assert all(e[2] is not None for e in events.ends)  # the first batch failed: every event ends with the error
+    assert len(events.ends) == len(events.starts) == 10 and {e[0] for e in events.ends} == set(events.starts)
+    failed = [e for e in events.ends if e[2] is not None]  # whichever batch reached the server first failed:
+    assert failed and all(e[1] is None for e in failed)  # it and every batch after it end with the error,
+    assert all(e[1] is not None for e in events.ends[: 10 - len(failed)])  # the ones before with their texts
 
 
 def test_sync_batches_show_llama_index_progress_bar(conn: Any, capsys: pytest.CaptureFixture[str]) -> None:
