@@ -82,48 +82,110 @@ def ms(values: list[float]) -> str:
             f"p90 {s[int(len(s) * 0.9)] * 1e3:7.3f} ms")
 
 
+def _competitors(base: str) -> dict[str, Callable[[], Any]]:
+    """langchain-openai and langchain-cloudflare, when installed (they are never dependencies of this project)."""
+    sides: dict[str, Callable[[], Any]] = {}
+    try:
+        from langchain_openai import ChatOpenAI
+
+        oai = ChatOpenAI(model=CHAT_MODEL, base_url=f"{base}/accounts/{ACCOUNT}/ai/v1", api_key=TOKEN,  # type: ignore[call-arg, arg-type]
+                         max_tokens=16)
+        sides["ChatOpenAI (langchain-openai, /ai/v1)"] = lambda: oai.invoke(PROMPT)
+    except ImportError:
+        print("(langchain-openai is not installed: its row is left out)")
+    try:
+        from langchain_cloudflare import ChatCloudflareWorkersAI
+
+        lcf = ChatCloudflareWorkersAI(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base,
+                                      max_tokens=16)
+        sides["ChatCloudflareWorkersAI (langchain-cloudflare, /ai/run)"] = lambda: lcf.invoke(PROMPT)
+    except ImportError:
+        print("(langchain-cloudflare is not installed: its row is left out)")
+    return sides
+
+
+PROMPT = "Say hello in one word"
+OURS = "ChatCloudflare (cfgateway, /ai/run)"
+FLOOR = "minimal BaseChatModel, raw httpx (floor)"
+
+
+def interleave(sides: dict[str, Callable[[], Any]], calls: int, warm: int = 30) -> dict[str, list[float]]:
+    """Seconds per call of each side, the sides taking turns, the order rotating every round (A B C, B C A,
+    C A B, ...): a side that always ran after a heavy one would pay for its garbage collections."""
+    for _ in range(warm):  # warm-up: connections, caches
+        for fn in sides.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    names = list(sides)
+    for i in range(calls):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            fn = sides[name]
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
 def bench_invoke(url: str, calls: int) -> None:
-    from langchain_cloudflare import ChatCloudflareWorkersAI
-    from langchain_openai import ChatOpenAI
+    from _floors import RawCall, langchain_floor
 
     from langchain_cfgateway import ChatCloudflare
 
     base = f"{url}/client/v4"
     ours = ChatCloudflare(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base, max_tokens=16)
-    oai = ChatOpenAI(model=CHAT_MODEL, base_url=f"{base}/accounts/{ACCOUNT}/ai/v1", api_key=TOKEN,  # type: ignore[call-arg, arg-type]
-                     max_tokens=16)
-    lcf = ChatCloudflareWorkersAI(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base,
-                                  max_tokens=16)
-    sides: dict[str, Callable[[], Any]] = {
-        "ChatCloudflare (cfgateway, /ai/run)": lambda: ours.invoke("Say hello in one word"),
-        "ChatOpenAI (langchain-openai, /ai/v1)": lambda: oai.invoke("Say hello in one word"),
-        "ChatCloudflareWorkersAI (langchain-cloudflare, /ai/run)": lambda: lcf.invoke("Say hello in one word"),
-    }
-    import httpx
-
-    http = httpx.Client(timeout=60)
-    raw_url = f"{base}/accounts/{ACCOUNT}/ai/run/{CHAT_MODEL}"
-    raw_body = json.dumps({"messages": [{"role": "user", "content": "Say hello in one word"}], "max_tokens": 16})
-    raw_headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    # context only: the HTTP floor without LangChain (not a competitor)
-    sides["raw httpx POST, no LangChain (floor)"] = lambda: json.loads(
-        http.post(raw_url, content=raw_body, headers=raw_headers).content)["result"]["response"]
-    for name, fn in sides.items():
+    floor = langchain_floor(base)
+    raw = RawCall(base)
+    pair: dict[str, Callable[[], Any]] = {OURS: lambda: ours.invoke(PROMPT), FLOOR: lambda: floor.invoke(PROMPT)}
+    # context only (not the target): the competitors and the HTTP call without LangChain, timed apart so that
+    # their garbage is not collected inside the two calls compared above
+    others: dict[str, Callable[[], Any]] = {FLOOR: pair[FLOOR], **_competitors(base)}
+    others["raw httpx POST, no LangChain"] = lambda: raw.post([{"role": "user", "content": PROMPT}])
+    for name, fn in {**pair, **others}.items():
         assert fn(), name
-    times: dict[str, list[float]] = {k: [] for k in sides}
-    for _ in range(30):  # warm-up: connections, caches
-        for fn in sides.values():
-            fn()
-    for _ in range(calls):
-        for name, fn in sides.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    print(f"\n== invoke: {calls} calls per side, interleaved ==")
-    ours_med = statistics.median(times["ChatCloudflare (cfgateway, /ai/run)"])
-    for name, v in times.items():
-        ratio = statistics.median(v) / ours_med
-        print(f"{name:<56} {ms(v)}   {ratio:5.2f}x ours")
+    for title, sides in ((f"invoke vs the floor: {calls} calls per side, interleaved", pair),
+                         ("context: other clients of the same emulator, interleaved with the floor", others)):
+        times = interleave(sides, calls)
+        print(f"\n== {title} ==")
+        floor_med = statistics.median(times[FLOOR])
+        for name, v in times.items():
+            m = statistics.median(v)
+            print(f"{name:<56} {ms(v)}   {m / floor_med:5.3f}x floor ({(m - floor_med) * 1e6:+6.0f} us)")
+
+
+def bench_stream(url: str, calls: int) -> None:
+    """``ChatCloudflare.stream`` vs the floor's: time to the first chunk and to the end, interleaved."""
+    from _floors import langchain_floor
+
+    from langchain_cfgateway import ChatCloudflare
+
+    base = f"{url}/client/v4"
+    ours = ChatCloudflare(model=CHAT_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base, max_tokens=16)
+    models = {OURS: ours, FLOOR: langchain_floor(base)}
+    first: dict[str, list[float]] = {k: [] for k in models}
+    total: dict[str, list[float]] = {k: [] for k in models}
+
+    def run(name: str) -> None:
+        t = time.perf_counter()
+        it = models[name].stream(PROMPT)
+        assert next(it).content or True
+        first[name].append(time.perf_counter() - t)
+        for _ in it:
+            pass
+        total[name].append(time.perf_counter() - t)
+
+    for i in range(calls + 30):
+        for name in (models if i % 2 else reversed(list(models))):
+            run(name)
+        if i == 29:  # warm-up done
+            for d in (first, total):
+                for v in d.values():
+                    v.clear()
+    print(f"\n== stream: {calls} calls per side, interleaved ==")
+    for label, d in (("first chunk", first), ("whole stream", total)):
+        f = statistics.median(d[FLOOR])
+        for name, v in d.items():
+            m = statistics.median(v)
+            print(f"{label:<13} {name:<42} {ms(v)}   {m / f:5.3f}x floor ({(m - f) * 1e6:+6.0f} us)")
 
 
 def dense_decode_extra(sparse_body: bytes, n: int) -> tuple[float, float]:
@@ -291,7 +353,7 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.02, help="seconds the emulator adds to each embedding request")
     ap.add_argument("--import-rounds", type=int, default=11)
     ap.add_argument("--embed-model", default=EMBED_MODEL, help="e.g. @cf/baai/bge-small-en-v1.5 (384 dims)")
-    ap.add_argument("--only", choices=["invoke", "embed", "import"], help="run one section only")
+    ap.add_argument("--only", choices=["invoke", "stream", "embed", "import"], help="run one section only")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -302,6 +364,8 @@ def main() -> None:
         try:
             if args.only in (None, "invoke"):
                 bench_invoke(url, args.calls)
+            if args.only in (None, "stream"):
+                bench_stream(url, args.calls)
             if args.only in (None, "embed"):
                 bench_embed(url, args.texts, args.rounds, args.delay, args.embed_model)
         finally:

@@ -1,17 +1,26 @@
 """The proxy hop: the openai SDK through `cfgateway proxy` vs the same SDK straight at the same upstream
 (the emulator's Workers AI `/ai/v1`), measured interleaved in one run.
 
-    python bench/proxy_bench.py [--n 300] [--concurrency 64] [--requests 2000] [--workers 1]
+    python bench/proxy_bench.py [--n 300] [--concurrency 64] [--requests 1280] [--emulators 2] [--client-procs 2]
+                                [--workers 1] [--rounds 2] [--only hop|load]
 
-Prints non-stream latency and stream time-to-first-chunk p50/p95 (direct, proxy, hop), then requests/s and
-p50/p90/p99/max at N concurrent clients for both. The emulator and the proxy run as separate processes on
-127.0.0.1 (the proxy with `--endpoint openai`, so both paths hit the same upstream route).
+1. The hop: non-stream latency and stream time-to-first-chunk, p50/p95, direct and via the proxy, one request at
+   a time, the two sides alternating (which goes first alternates too).
+2. Load: requests/s and p50/p90/p99/max at N concurrent clients (non-stream), direct and via the proxy, the
+   rounds interleaved (direct, proxy, direct, proxy, ...).
+
+So that the load row measures the proxy and not the benchmark: the emulator runs as ``--emulators`` processes
+sharing one port (``SO_REUSEPORT``: the kernel spreads connections over them), the proxy as its own process,
+and the N clients as ``--client-procs`` processes (N / P openai clients each on its own event loop), started
+together; requests/s counts from the first start to the last finish. The machine's cores are shared by all of
+them: the same processes run for both sides, so the difference between the rows is the proxy.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -20,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import httpx
 import openai
@@ -29,26 +38,56 @@ MODEL = "@cf/meta/llama-3.1-8b-instruct"
 MSG = [{"role": "user", "content": "Say hello"}]
 
 
+# What the proxy's upstream requests go through: as shipped (aiohttp when installed), or httpx with and without
+# the transport's fair connection assignment (to measure what each change does; one worker only).
+BACKENDS = {
+    "default": "",
+    "httpx": "import cfgateway.proxy.clients as c; c.aiohttp_available = lambda: False",
+    "httpx-unfair": "import cfgateway.proxy.clients as c; c.aiohttp_available = lambda: False; "
+                    "import cfgateway.http.transport as t; t.fair_pool = lambda transport: None",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
+def serve_emulator(port: int) -> None:
+    """Child: one emulator process on ``port``, shared with its siblings through SO_REUSEPORT."""
+    import uvicorn
+
+    from cfgateway.emulator.app import create_app
+    from cfgateway.emulator.config import EmulatorConfig
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # IPPROTO_TCP: TCP_NODELAY
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(create_app(EmulatorConfig()), log_level="warning", lifespan="off", access_log=False,
+                            timeout_keep_alive=30)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited ({proc.returncode})")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
 @contextmanager
-def process(args: list[str], health: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-m", "cfgateway", *args], env=env, cwd=tempfile.gettempdir(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def process(cmd: list[str], health: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(cmd, env=env, cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(health, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"{args[0]} did not start")
+        wait_healthy(health, proc)
         yield proc
     finally:
         proc.terminate()
@@ -73,56 +112,109 @@ async def one(client: openai.AsyncOpenAI, stream: bool) -> float:
     return first
 
 
+def client(base: str, key: str, c: int) -> openai.AsyncOpenAI:
+    limits = httpx.Limits(max_connections=c + 8, max_keepalive_connections=c + 8)
+    return openai.AsyncOpenAI(base_url=base, api_key=key, max_retries=0,
+                              http_client=httpx.AsyncClient(limits=limits, timeout=60))
+
+
 async def sequential(direct: openai.AsyncOpenAI, proxy: openai.AsyncOpenAI, n: int, stream: bool) -> None:
     d: list[float] = []
     p: list[float] = []
     for i in range(n):  # interleaved, alternating which goes first
         pair = [(direct, d), (proxy, p)] if i % 2 == 0 else [(proxy, p), (direct, d)]
-        for client, out in pair:
-            out.append(await one(client, stream))
+        for cl, out in pair:
+            out.append(await one(cl, stream))
     what = "stream time to first chunk" if stream else "non-stream latency"
     hop = statistics.median(p) - statistics.median(d)
     print(f"{what:28} direct p50 {pct(d, 50):6.2f} ms p95 {pct(d, 95):6.2f} | proxy p50 {pct(p, 50):6.2f} ms "
-          f"p95 {pct(p, 95):6.2f} | hop p50 {hop * 1000:+.2f} ms ({statistics.median(p) / statistics.median(d):.2f}x)")
+          f"p95 {pct(p, 95):6.2f} | hop p50 {hop * 1000:+.2f} ms p95 {pct(p, 95) - pct(d, 95):+.2f} ms "
+          f"({statistics.median(p) / statistics.median(d):.2f}x)", flush=True)
 
 
-async def load(client: openai.AsyncOpenAI, concurrency: int, total: int) -> tuple[float, list[float]]:
-    lat: list[float] = []
-    left = [total]
+def load_child(base: str, key: str, c: int, total: int) -> None:
+    """Child: ``c`` clients (each its own openai client and connection, as ``c`` separate apps would be) send
+    ``total`` requests after "go" on stdin; prints start, end and latencies. One shared httpx pool would
+    measure httpcore's pool instead: it gives one idle connection to several waiting requests, and under load
+    some lose that race again and again (seconds; cfgateway's transport has a fair pool for that reason)."""
+    async def run() -> None:
+        clients = [client(base, key, 1) for _ in range(c)]
+        await asyncio.gather(*(one(cl, False) for cl in clients))  # warm: c connections open
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        lat: list[float] = []
+        left = [total]
 
-    async def worker() -> None:
-        while left[0] > 0:
-            left[0] -= 1
-            lat.append(await one(client, False))
+        async def worker(cl: openai.AsyncOpenAI) -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                lat.append(await one(cl, False))
 
-    t = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total / (time.perf_counter() - t), lat
+        start = time.time()
+        await asyncio.gather(*(worker(cl) for cl in clients))
+        print(json.dumps({"start": start, "end": time.time(), "lat": lat}), flush=True)
 
-
-async def concurrent(direct: openai.AsyncOpenAI, proxy: openai.AsyncOpenAI, c: int, total: int) -> None:
-    for name, client in (("direct", direct), ("proxy", proxy), ("direct", direct), ("proxy", proxy)):
-        rps, lat = await load(client, c, total)
-        print(f"{c} concurrent, {name:6}  {rps:7.0f} req/s  p50 {pct(lat, 50):7.1f} ms  p90 {pct(lat, 90):7.1f}  "
-              f"p99 {pct(lat, 99):7.1f}  max {max(lat) * 1000:7.1f}  p99/p50 {pct(lat, 99) / pct(lat, 50):.2f}")
+    asyncio.run(run())
 
 
-def clients(emu: str, proxy: str, c: int) -> tuple[openai.AsyncOpenAI, openai.AsyncOpenAI]:
-    limits = httpx.Limits(max_connections=c + 8, max_keepalive_connections=c + 8)
-    direct = openai.AsyncOpenAI(base_url=f"{emu}/client/v4/accounts/acct/ai/v1", api_key="bench-token", max_retries=0,
-                                http_client=httpx.AsyncClient(limits=limits, timeout=60))
-    via = openai.AsyncOpenAI(base_url=f"{proxy}/v1", api_key="bench-proxy-key", max_retries=0,
-                             http_client=httpx.AsyncClient(limits=limits, timeout=60))
-    return direct, via
+def load(base: str, key: str, c: int, total: int, procs: int) -> tuple[float, list[float]]:
+    cmd = [sys.executable, __file__, "--load-child", base, key, str(c // procs), str(total // procs)]
+    kids = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+    for k in kids:
+        assert k.stdout is not None and k.stdout.readline().strip() == "ready"
+    for k in kids:
+        assert k.stdin is not None
+        k.stdin.write("go\n")
+        k.stdin.flush()
+    outs = []
+    for k in kids:
+        assert k.stdout is not None
+        outs.append(json.loads(k.stdout.readline()))
+        k.wait(30)
+    lat = [x for o in outs for x in o["lat"]]
+    return len(lat) / (max(o["end"] for o in outs) - min(o["start"] for o in outs)), lat
+
+
+def concurrent(emu: str, prx: str, c: int, total: int, procs: int, rounds: int) -> None:
+    sides = {"direct": (f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token"),
+             "proxy": (f"{prx}/v1", "bench-proxy-key")}
+    rows: dict[str, list[tuple[float, float, float]]] = {k: [] for k in sides}
+    for _ in range(rounds):
+        for name, (base, key) in sides.items():
+            rps, lat = load(base, key, c, total, procs)
+            p50, p99 = pct(lat, 50), pct(lat, 99)
+            rows[name].append((rps, p50, p99))
+            print(f"{c} concurrent ({procs} client processes), {name:6}  {rps:7.0f} req/s  p50 {p50:7.1f} ms  "
+                  f"p90 {pct(lat, 90):7.1f}  p99 {p99:7.1f}  max {max(lat) * 1000:7.1f}  p99/p50 {p99 / p50:.2f}",
+                  flush=True)
+    for name, r in rows.items():
+        print(f"median of {rounds} rounds, {name:6}: {statistics.median(x[0] for x in r):6.0f} req/s  "
+              f"p50 {statistics.median(x[1] for x in r):6.1f} ms  p99 {statistics.median(x[2] for x in r):6.1f} ms  "
+              f"p99/p50 {statistics.median(x[2] / x[1] for x in r):.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--requests", type=int, default=1280, help="requests per load round (all clients together)")
+    ap.add_argument("--emulators", type=int, default=2, help="emulator processes sharing the port")
+    ap.add_argument("--client-procs", type=int, default=2, help="processes the concurrent clients are spread over")
+    ap.add_argument("--workers", type=int, default=1, help="proxy worker processes")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--only", choices=["hop", "load"])
+    ap.add_argument("--proxy-backend", choices=list(BACKENDS), default="default",
+                    help="the proxy's upstream client: as shipped, httpx, or httpx without the fair pool")
+    ap.add_argument("--serve-emulator", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--load-child", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.serve_emulator:
+        serve_emulator(a.serve_emulator)
+        return
+    if a.load_child:
+        base, key, c, total = a.load_child
+        load_child(base, key, int(c), int(total))
+        return
     eport, pport = free_port(), free_port()
     emu, prx = f"http://127.0.0.1:{eport}", f"http://127.0.0.1:{pport}"
     env = {**os.environ, "CLOUDFLARE_ACCOUNT_ID": "acct", "CLOUDFLARE_API_TOKEN": "bench-token",
@@ -130,19 +222,31 @@ def main() -> None:
            "CFGATEWAY_MAX_RETRIES": "0"}
     for var in ("CLOUDFLARE_AI_GATEWAY_ID", "CFGATEWAY_LEDGER", "CFGATEWAY_CONFIG", "CFGATEWAY_PROFILE"):
         env.pop(var, None)
-    with process(["emulate", "--port", str(eport)], f"{emu}/__emulator/health", env), \
-            process(["proxy", "--port", str(pport), "--endpoint", "openai", "--api-key", "bench:bench-proxy-key",
-                     "--workers", str(a.workers)], f"{prx}/healthz", env):
-        async def run() -> None:
-            direct, via = clients(emu, prx, a.concurrency)
-            for _ in range(20):  # warm-up: connections, caches
-                await one(direct, False)
-                await one(via, False)
-            await sequential(direct, via, a.n, stream=False)
-            await sequential(direct, via, a.n, stream=True)
-            await concurrent(direct, via, a.concurrency, a.requests)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {a.emulators} emulator processes, "
+          f"{a.workers} proxy worker(s), proxy upstream client: {a.proxy_backend}", flush=True)
+    with ExitStack() as stack:
+        for _ in range(a.emulators):
+            stack.enter_context(process([sys.executable, __file__, "--serve-emulator", str(eport)],
+                                        f"{emu}/__emulator/health", env))
+        launch = f"{BACKENDS[a.proxy_backend]}; import sys; from cfgateway.cli import main; " \
+                 "sys.exit(main(sys.argv[1:]))"
+        stack.enter_context(process(
+            [sys.executable, "-c", launch, "proxy", "--port", str(pport), "--endpoint", "openai",
+             "--api-key", "bench:bench-proxy-key", "--workers", str(a.workers)], f"{prx}/healthz", env))
+        if a.only in (None, "hop"):
+            async def hop() -> None:
+                direct = client(f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token", 1)
+                via = client(f"{prx}/v1", "bench-proxy-key", 1)
+                for _ in range(20):  # warm-up: connections, caches
+                    await one(direct, False)
+                    await one(via, False)
+                await sequential(direct, via, a.n, stream=False)
+                await sequential(direct, via, a.n, stream=True)
 
-        asyncio.run(run())
+            asyncio.run(hop())
+        if a.only in (None, "load"):
+            concurrent(emu, prx, a.concurrency, a.requests, a.client_procs, a.rounds)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
 
 
 if __name__ == "__main__":

@@ -317,6 +317,8 @@ def to_chunk(c: ChatChunk, state: StreamState) -> AIMessageChunk:
         )
     extra: dict[str, Any] = {"reasoning_content": c.reasoning} if c.reasoning else {}
     if not c.final:
+        if not pieces and not extra:  # the common text chunk: defaults are cheaper than validated empties
+            return AIMessageChunk(content=c.text)
         return AIMessageChunk(content=c.text, tool_call_chunks=pieces, additional_kwargs=extra)
     return AIMessageChunk(
         content=c.text,

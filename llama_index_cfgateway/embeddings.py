@@ -3,7 +3,9 @@
 ``embed_batch_size`` defaults to the model's per-request limit from the catalog (100 for bge,
 32 for qwen3-embedding, 2048 for OpenAI). LlamaIndex cuts the input into batches of that size;
 async batches then run concurrently, at most ``max_concurrency`` requests in flight per event
-loop (LlamaIndex itself would start them all at once). Input order is kept; empty or oversized
+loop (LlamaIndex itself would start them all at once); sync batches are sent ``max_concurrency`` at a time
+from threads (LlamaIndex's own loop sends one after another), with one embedding event per batch and the
+progress bar kept. Input order is kept; empty or oversized
 inputs are refused before sending, naming the index. ``model_name`` is the real model string,
 so every batch is priced; the usage records reach a :class:`CloudflareCostHandler` on the
 embedding's callback manager. The user id and tags of ``instrument_tags`` (see
@@ -20,9 +22,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
-from llama_index.core.base.embeddings.base import BaseEmbedding
+import llama_index.core.instrumentation as instrument
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.callbacks.schema import CBEventType, EventPayload
+from llama_index.core.instrumentation.events.embedding import EmbeddingEndEvent, EmbeddingStartEvent
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from llama_index_cfgateway._connection import CloudflareConnection, refuse_unknown
@@ -33,6 +39,7 @@ _FALLBACK_BATCH = 100
 _MAX_BATCH = 2048  # BaseEmbedding's own upper bound
 RECORDS_HOOK = "on_cfgateway_records"  # duck-typed: CloudflareCostHandler implements it
 _SEMS_LOCK = threading.Lock()
+dispatcher = instrument.get_dispatcher(__name__)
 
 
 class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
@@ -141,6 +148,106 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
         self._report(resp.records)
         return resp.vectors
 
+    # -- batches: concurrent, one request and one embedding event per LlamaIndex batch ---------------
+    def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
+        """LlamaIndex's batch loop, with the batches sent ``max_concurrency`` at a time instead of one after
+        another. An embeddings cache or a rate limiter on this model keeps LlamaIndex's own loop."""
+        if (self.embeddings_cache is not None or self.rate_limiter is not None or self.max_concurrency <= 1
+                or len(texts) <= self.embed_batch_size):
+            return super().get_text_embedding_batch(texts, show_progress, **kwargs)
+        return self._concurrent_batches(list(texts), show_progress)
+
+    @dispatcher.span
+    def _concurrent_batches(self, texts: list[str], show_progress: bool) -> list[Embedding]:
+        size = self.embed_batch_size
+        batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+        # bad input is refused before anything is sent, naming its index in ``texts`` (~2 ms for 5,000 texts)
+        self._client().plan_embed(texts, None, size, self.pooling, None, None, None)
+        events = self._start_events(len(batches))
+        bar = _progress(show_progress, len(texts))
+        out: list[Embedding] = []
+        done = 0
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(batches))) as pool:
+            futures: list[Future[Any]] = [pool.submit(self._client().embed, b, **self._options()) for b in batches]
+            try:
+                for batch, event_id, fut in zip(batches, events, futures, strict=True):
+                    resp = fut.result()
+                    self._report(resp.records)
+                    out.extend(resp.vectors)
+                    self._end_events([event_id], [(batch, resp.vectors)], None)
+                    done += 1
+                    if bar is not None:
+                        bar.update(len(batch))
+            except BaseException as exc:
+                for f in futures:  # batches not yet sent are not sent (each one would be billed)
+                    f.cancel()
+                self._end_events(events[done:], [], exc)
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
+        return out
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """LlamaIndex's async batch loop (batches at once, ``max_concurrency`` in flight), with its events built
+        without re-validating the vectors. ``num_workers``, a cache or a rate limiter keep LlamaIndex's own."""
+        if (self.embeddings_cache is not None or self.rate_limiter is not None or self.num_workers
+                or len(texts) <= self.embed_batch_size):
+            return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
+        return await self._aconcurrent_batches(list(texts), show_progress)
+
+    @dispatcher.span
+    async def _aconcurrent_batches(self, texts: list[str], show_progress: bool) -> list[Embedding]:
+        size = self.embed_batch_size
+        batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+        self._client().plan_embed(texts, None, size, self.pooling, None, None, None)  # bad input: nothing sent
+        events = self._start_events(len(batches))
+        bar = _progress(show_progress, len(texts))
+
+        async def one(batch: list[str]) -> list[Embedding]:
+            vectors = await self._aembed(batch)
+            if bar is not None:
+                bar.update(len(batch))
+            return vectors
+
+        tasks = [asyncio.ensure_future(one(b)) for b in batches]
+        try:
+            answers = await asyncio.gather(*tasks)
+        except BaseException as exc:
+            for t in tasks:  # batches not yet sent are not sent
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._end_events(events, [], exc)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        self._end_events(events, list(zip(batches, answers, strict=True)), None)
+        return [v for vectors in answers for v in vectors]
+
+    def _start_events(self, n: int) -> list[str]:
+        model_dict = self.to_payload()
+        events = []
+        for _ in range(n):  # started together, ended in batch order (as LlamaIndex's async loop)
+            dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
+            events.append(self.callback_manager.on_event_start(CBEventType.EMBEDDING,
+                                                               payload={EventPayload.SERIALIZED: model_dict}))
+        return events
+
+    def _end_events(self, events: list[str], done: list[tuple[list[str], list[Embedding]]],
+                    exc: BaseException | None) -> None:
+        """End the events of the ``done`` batches with their vectors, the rest with ``exc``."""
+        for event_id, (batch, vectors) in zip(events, done, strict=False):
+            payload: dict[str, Any] = {EventPayload.CHUNKS: batch, EventPayload.EMBEDDINGS: vectors}
+            self.callback_manager.on_event_end(CBEventType.EMBEDDING, payload=payload, event_id=event_id)
+            # built, not validated: pydantic re-checking 100 x 768 floats we decoded costs ~1 ms a batch
+            dispatcher.event(EmbeddingEndEvent.model_construct(chunks=batch, embeddings=vectors))
+        for event_id in events[len(done) :]:
+            self.callback_manager.on_event_end(CBEventType.EMBEDDING, payload={EventPayload.EXCEPTION: exc},
+                                               event_id=event_id)
+
     # -- BaseEmbedding hooks ---------------------------------------------------------------------
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._embed([query])[0]
@@ -159,6 +266,15 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return await self._aembed(list(texts))
+
+
+def _progress(enabled: bool, total: int) -> Any:
+    """LlamaIndex's progress bar (same description), advanced per batch; tqdm comes with llama-index-core."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="Generating embeddings")
 
 
 __all__ = ["DEFAULT_EMBEDDING_MODEL", "CloudflareEmbedding"]

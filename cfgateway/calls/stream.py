@@ -93,6 +93,12 @@ class StreamRun:
     def done(self) -> bool:
         return self.stopped or bool(self.parser.done)
 
+    @property
+    def ended(self) -> bool:
+        """The upstream itself said the answer is over (not a client-side stop): what is left of its body is
+        the framing's end, worth reading so the connection is reused."""
+        return bool(self.parser.done) and not self.stopped
+
     def end(self) -> ChatChunk:
         """The final chunk (usage, cost, record); raises when the stream was cut or empty."""
         route = self.plan.route

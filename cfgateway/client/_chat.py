@@ -12,6 +12,7 @@ from cfgateway.calls.outcome import finish_chat
 from cfgateway.calls.plan import ChatPlan, OnePiece
 from cfgateway.calls.stream import StreamRun
 from cfgateway.client._parts import CallParts
+from cfgateway.http.transport import adrain, drain
 from cfgateway.types import ChatChunk, ChatResponse
 
 JSON_TO_STREAM = "answered JSON to stream: true"
@@ -64,13 +65,14 @@ def send_stream(parts: CallParts, plan: ChatPlan) -> Iterator[ChatChunk]:
                         break
                 final = run.end()
                 parts.books.settle(final.records, hold)
+                yield final  # first: the caller's work on it overlaps the wait for the body's end
+                if run.ended:
+                    drain(pieces)  # so the connection is reused (a caller that stops at the final chunk closes it)
     except errors.CloudflareError as exc:
         raise parts.books.stream_failed(run, exc, hold) from None
     finally:
         parts.books.stream_closed(run, hold)
-    if final is not None:
-        yield final
-    else:  # answered JSON to a stream request: this model cannot stream here; sent again in one piece
+    if final is None:  # answered JSON to a stream request: this model cannot stream here; sent again in one piece
         yield from send_stream(parts, plan.one_piece(JSON_TO_STREAM))
 
 
@@ -94,13 +96,14 @@ async def asend_stream(parts: CallParts, plan: ChatPlan) -> AsyncIterator[ChatCh
                         break
                 final = run.end()
                 parts.books.settle(final.records, hold)
+                yield final
+                if run.ended:
+                    await adrain(pieces)
     except errors.CloudflareError as exc:
         raise parts.books.stream_failed(run, exc, hold) from None
     finally:
         parts.books.stream_closed(run, hold)
-    if final is not None:
-        yield final
-    else:
+    if final is None:
         async for chunk in asend_stream(parts, plan.one_piece(JSON_TO_STREAM)):
             yield chunk
 

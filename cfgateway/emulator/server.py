@@ -47,6 +47,9 @@ def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
         lifespan="off",
         access_log=False,
         timeout_keep_alive=30,
+        # the behaviour the tests were written against, whether or not uvloop/httptools are installed
+        loop="asyncio",
+        http="h11",
     )
 
 

@@ -91,8 +91,10 @@ def run_native(ctx: Ctx, model: str) -> Reply:
     return Reply(body=envelope(chat_completion(ans, model, usage, cid=cid, tool_prefix=TOOL_PREFIX)))
 
 
-def embed_problem(texts: list[str], field: str, max_batch: int | None, max_tokens: int | None) -> str | None:
-    """Why an embedding batch is invalid (messages are guesses modelled on JSON-schema errors)."""
+def embed_problem(texts: list[str], field: str, max_batch: int | None, max_tokens: int | None,
+                  counts: list[int] | None = None) -> str | None:
+    """Why an embedding batch is invalid (messages are guesses modelled on JSON-schema errors); ``counts``:
+    the texts' token counts when the caller has them (else counted here)."""
     if not texts:
         return f"Error: /{field} must NOT have fewer than 1 items (minItems)"
     if max_batch is not None and len(texts) > max_batch:
@@ -101,7 +103,7 @@ def embed_problem(texts: list[str], field: str, max_batch: int | None, max_token
         if not text:
             return f"Error: /{field}/{i} must NOT have fewer than 1 characters (minLength)"
         if max_tokens is not None:
-            n = count_tokens(text)
+            n = counts[i] if counts is not None else count_tokens(text)
             if n > max_tokens:
                 return (
                     f"input is too long: /{field}/{i} has {n} tokens, "
@@ -129,7 +131,8 @@ def embed_native(info: ModelInfo, body: dict[str, Any], family: str = "workers")
         texts, field = _native_texts(info, body)
     except BadInput as exc:
         return bad_input(str(exc), family)
-    problem = embed_problem(texts, field, info.max_batch, info.max_input_tokens)
+    counts = [count_tokens(t) if isinstance(t, str) else 0 for t in texts]  # once: the check and the usage
+    problem = embed_problem(texts, field, info.max_batch, info.max_input_tokens, counts)
     if problem:
         return bad_input(problem, family)
     pooling: str | None = None
@@ -140,7 +143,7 @@ def embed_native(info: ModelInfo, body: dict[str, Any], family: str = "workers")
             return bad_input("Error: /pooling must be equal to one of the allowed values 'mean', 'cls'", family)
         seed = f"{info.model}:{pooling}"
     dims = info.dims or 768
-    usage = embed_usage(sum(count_tokens(t) for t in texts), info)
+    usage = embed_usage(sum(counts), info)
     body = envelope(native_embedding(VECTORS, dims, pooling, usage, rows=len(texts)))
     return Reply(raw=json_with_vectors(body, texts, dims, seed), family=family)
 

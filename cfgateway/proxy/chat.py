@@ -76,6 +76,15 @@ async def open_streams(client: Client, call: ChatCall, ctx: Callable[[], CallCon
     return Streams([f for f, _ in opened], [g for _, g in opened])
 
 
+async def _finish(gen: AsyncIterator[ChatChunk], ended: bool) -> None:
+    """Close an upstream stream; one that gave its final chunk is run to its end instead, which reads the
+    upstream body's end (bounded) so its connection goes back to the pool."""
+    if ended:
+        async for _ in gen:
+            pass
+    await gen.aclose()  # type: ignore[attr-defined]
+
+
 def _visible(chunk: ChatChunk) -> bool:
     return bool(chunk.text or chunk.tool_call_chunks or chunk.reasoning or chunk.finish_reason)
 
@@ -116,7 +125,7 @@ class ChatStream:
             return
         finally:
             for g in gens:
-                await g.aclose()  # type: ignore[attr-defined]
+                await _finish(g, ended=len(self.finals) == len(gens))
         if self.include_usage:
             usage = wire.total_usage([c.usage for c in self.finals])
             yield sse(wire.render_usage_chunk(usage, self.model, self.cid, self.created))

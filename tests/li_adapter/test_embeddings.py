@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from llama_index.core.callbacks import CallbackManager
 
-from cfgateway import InvalidInputError
+from cfgateway import BadRequestError, InvalidInputError
 from cfgateway.costs.catalog import default_catalog
 from cfgateway.emulator.config import Fault
 from llama_index_cfgateway import CloudflareCostHandler, CloudflareEmbedding
@@ -69,7 +69,7 @@ def test_gateway_embedding_models(model: str, requests: int, dims: int, path: st
 def test_a_smaller_batch_size_is_honoured(conn: Any, emu: Any) -> None:
     emb = CloudflareEmbedding(embed_batch_size=40, **conn())
     emb.get_text_embedding_batch(TEXTS)
-    assert _sizes(emu) == [40] * 6 + [10]
+    assert sorted(_sizes(emu)) == [10] + [40] * 6  # sync batches run concurrently too: any arrival order
 
 
 def test_async_batches_run_concurrently_under_the_limit(conn: Any, emu: Any) -> None:
@@ -140,3 +140,143 @@ def test_instrument_tags_reach_the_gateway_and_records(conn: Any, emu: Any) -> N
         asyncio.run(emb.aget_text_embedding_batch(["one text", "two texts"]))
     assert json.loads(emu.state.requests[0].headers["cf-aig-metadata"]) == {"tenant": "acme", "user": "u-9"}
     assert seen and seen[0].user == "u-9" and seen[0].tags == {"tenant": "acme"}
+
+
+class _EmbedEvents:
+    """Counts LlamaIndex embedding events: callback-manager pairs (and their exceptions) and dispatcher ends."""
+
+    def __init__(self) -> None:
+        from llama_index.core.callbacks import CBEventType, EventPayload
+        from llama_index.core.callbacks.base_handler import BaseCallbackHandler
+
+        starts: list[str] = []
+        ends: list[Any] = []
+        self.starts, self.ends = starts, ends
+
+        class Handler(BaseCallbackHandler):
+            def __init__(self) -> None:
+                super().__init__([], [])
+
+            def on_event_start(self, event_type: Any, payload: Any = None, event_id: str = "", parent_id: str = "",
+                               **kw: Any) -> str:
+                if event_type == CBEventType.EMBEDDING:
+                    starts.append(event_id)
+                return event_id
+
+            def on_event_end(self, event_type: Any, payload: Any = None, event_id: str = "", **kw: Any) -> None:
+                if event_type == CBEventType.EMBEDDING:
+                    p = payload or {}
+                    ends.append((event_id, p.get(EventPayload.CHUNKS), p.get(EventPayload.EXCEPTION)))
+
+            def start_trace(self, trace_id: str | None = None) -> None:
+                return None
+
+            def end_trace(self, trace_id: str | None = None, trace_map: Any = None) -> None:
+                return None
+
+        self.handler = Handler()
+
+
+def _count_sync_peak(client: Any) -> dict[str, int]:
+    import threading
+
+    original = client.embed
+    state = {"now": 0, "peak": 0, "calls": 0}
+    lock = threading.Lock()
+
+    def counted(*a: Any, **k: Any) -> Any:
+        with lock:
+            state["now"] += 1
+            state["calls"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        try:
+            return original(*a, **k)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    client.embed = counted
+    return state
+
+
+def test_sync_batches_run_concurrently_with_one_event_per_batch(conn: Any, emu: Any) -> None:
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+    from llama_index.core.instrumentation.events.embedding import EmbeddingEndEvent
+
+    emu.state.add_fault(Fault(path="*bge*", kind="delay", delay_s=0.05))
+    events = _EmbedEvents()
+    dispatched: list[EmbeddingEndEvent] = []
+
+    class Ends(BaseEventHandler):
+        def handle(self, event: Any, **kwargs: Any) -> None:
+            if isinstance(event, EmbeddingEndEvent):
+                dispatched.append(event)
+
+    root = get_dispatcher()
+    handler = Ends()
+    root.add_event_handler(handler)
+    try:
+        emb = CloudflareEmbedding(embed_batch_size=10, max_concurrency=3,
+                                  callback_manager=CallbackManager([events.handler]), **conn())
+        state = _count_sync_peak(emb._client())
+        vectors = emb.get_text_embedding_batch(TEXTS[:60])
+    finally:
+        root.event_handlers.remove(handler)
+    assert state["peak"] == 3 and state["calls"] == 6  # one request per LlamaIndex batch, 3 at a time
+    assert _sizes(emu) == [10] * 6
+    assert len(events.starts) == 6 and [e[0] for e in events.ends] == events.starts  # ended in batch order
+    assert [e[1] for e in events.ends] == [TEXTS[i : i + 10] for i in range(0, 60, 10)]
+    assert [len(e.embeddings) for e in dispatched] == [10] * 6 and dispatched[2].chunks == TEXTS[20:30]
+    emu.state.clear()
+    assert vectors[0] == emb.get_text_embedding(TEXTS[0]) and vectors[59] == emb.get_text_embedding(TEXTS[59])
+
+
+def test_sync_batch_failure_stops_unsent_batches_and_ends_every_event(conn: Any, emu: Any) -> None:
+    emu.state.add_fault(Fault(path="*bge*", kind="error", status=400, code=5006, message="bad batch", times=1,
+                              delay_s=0.05))
+    emu.state.add_fault(Fault(path="*bge*", kind="delay", delay_s=0.05))
+    events = _EmbedEvents()
+    emb = CloudflareEmbedding(embed_batch_size=10, max_concurrency=2, max_retries=0,
+                              callback_manager=CallbackManager([events.handler]), **conn())
+    with pytest.raises(BadRequestError, match="bad batch"):
+        emb.get_text_embedding_batch(TEXTS[:100])
+    assert len(emu.state.requests) < 10  # the batches not yet sent were not sent
+    assert len(events.ends) == len(events.starts) == 10 and {e[0] for e in events.ends} == set(events.starts)
+    failed = [e for e in events.ends if e[2] is not None]  # whichever batch reached the server first failed:
+    assert failed and all(e[1] is None for e in failed)  # it and every batch after it end with the error,
+    assert all(e[1] is not None for e in events.ends[: 10 - len(failed)])  # the ones before with their texts
+
+
+def test_sync_batches_show_llama_index_progress_bar(conn: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    CloudflareEmbedding(embed_batch_size=10, **conn()).get_text_embedding_batch(TEXTS[:30], show_progress=True)
+    err = capsys.readouterr().err
+    assert "Generating embeddings" in err and "30/30" in err
+
+
+def test_async_batches_keep_one_event_per_batch_and_the_progress_bar(conn: Any, emu: Any,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    events = _EmbedEvents()
+    emb = CloudflareEmbedding(embed_batch_size=10, callback_manager=CallbackManager([events.handler]), **conn())
+    vectors = asyncio.run(emb.aget_text_embedding_batch(TEXTS[:45], show_progress=True))
+    assert len(events.starts) == 5 and [e[0] for e in events.ends] == events.starts
+    assert [len(e[1]) for e in events.ends] == [10, 10, 10, 10, 5] and all(e[2] is None for e in events.ends)
+    assert "Generating embeddings" in capsys.readouterr().err
+    assert len(vectors) == 45 and vectors[44] == emb.get_text_embedding(TEXTS[44])
+
+
+def test_async_batch_failure_ends_every_event_with_the_error(conn: Any, emu: Any) -> None:
+    emu.state.add_fault(Fault(path="*bge*", kind="error", status=400, code=5006, message="bad batch", times=1))
+    events = _EmbedEvents()
+    emb = CloudflareEmbedding(embed_batch_size=10, max_retries=0, callback_manager=CallbackManager([events.handler]),
+                              **conn())
+    with pytest.raises(BadRequestError, match="bad batch"):
+        asyncio.run(emb.aget_text_embedding_batch(TEXTS[:50]))
+    assert len(events.ends) == len(events.starts) == 5 and all(e[2] is not None for e in events.ends)
+
+
+def test_async_empty_input_is_refused_before_sending(conn: Any, emu: Any) -> None:
+    with pytest.raises(InvalidInputError, match="input 31 is empty"):
+        asyncio.run(CloudflareEmbedding(embed_batch_size=10, **conn()).aget_text_embedding_batch(
+            [*TEXTS[:31], " ", *TEXTS[:10]]))
+    assert emu.state.requests == []
