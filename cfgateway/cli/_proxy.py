@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
         config_path=args.config, aliases=args.alias or (), api_keys=args.api_key or (),
         default_provider=args.default_provider, allowed_hosts=args.allowed_host or (),
         cors_origins=args.cors_origin or (), limits={k: getattr(args, k) for k in _LIMITS}, endpoint=args.endpoint,
-        shadows=args.shadow or (),
+        shadows=args.shadow or (), dashboard_keys=args.dashboard_key or (),
     )
     check_bind(args.host, config)
     shown = f"[{args.host}]" if ":" in args.host else args.host
@@ -43,6 +43,8 @@ def register(sub: Any) -> None:
                     "(repeatable; [shadows.NAME] in --config for max_cost etc.)")
     px.add_argument("--api-key", action="append", help="accept this bearer key, KEY or USER:KEY (repeatable; "
                     "also CFGATEWAY_PROXY_API_KEYS)")
+    px.add_argument("--dashboard-key", action="append", help="a key that opens /dashboard and calls no model, KEY "
+                    "or USER:KEY (repeatable; also CFGATEWAY_PROXY_DASHBOARD_KEYS)")
     px.add_argument("--default-provider", help="provider for bare model names (e.g. openai: gpt-4o-mini -> "
                     "openai/gpt-4o-mini)")
     px.add_argument("--allowed-host", action="append", help="a Host name to accept besides the loopback names "

@@ -16,12 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cfgateway.costs.budget import Budget
 
-__all__ = ["create_dashboard_app", "serve_dashboard"]
+__all__ = ["create_dashboard_app", "key_of", "serve_dashboard"]
 
 
 def _import_starlette() -> Any:
@@ -32,7 +32,8 @@ def _import_starlette() -> Any:
     return starlette
 
 
-def _key_of(authorization: str) -> str | None:
+def key_of(authorization: str) -> str | None:
+    """The key a ``Bearer`` or HTTP Basic (the key as the password) ``Authorization`` header carries."""
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer":
         return value.strip()
@@ -47,7 +48,7 @@ def _key_of(authorization: str) -> str | None:
 
 def allowed(authorization: str, keys: Sequence[str]) -> bool:
     """Does the ``Authorization`` header carry one of ``keys`` (compared in constant time)?"""
-    got = _key_of(authorization)
+    got = key_of(authorization)
     if got is None:
         return False
     return any(hmac.compare_digest(got.encode(), k.encode()) for k in keys)
@@ -61,8 +62,10 @@ def create_dashboard_app(
     refresh: int = 30,
     api_keys: Sequence[str] | None = None,
     title: str = "cfgateway",
+    authorize: Callable[[str], bool] | None = None,
 ) -> Any:
-    """A Starlette app serving the page for ``ledger`` (any ledger; state-keeping ones add rollouts and alerts)."""
+    """A Starlette app serving the page for ``ledger`` (any ledger; state-keeping ones add rollouts and alerts).
+    ``authorize(authorization_header) -> bool`` replaces ``api_keys`` (the proxy checks its own keys)."""
     _import_starlette()
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -79,7 +82,9 @@ def create_dashboard_app(
                "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:"}
 
     def refused(request: Request) -> Response | None:
-        if keys and not allowed(request.headers.get("authorization", ""), keys):
+        header = request.headers.get("authorization", "")
+        ok = authorize(header) if authorize is not None else not keys or allowed(header, keys)
+        if not ok:
             return Response("a dashboard key is required", status_code=401, media_type="text/plain",
                             headers={"www-authenticate": 'Basic realm="cfgateway dashboard", charset="UTF-8"'})
         return None

@@ -90,10 +90,13 @@ class Proxy:
 
     def parse(self, model: type[M], request: Request) -> M:
         try:
-            return model.model_validate_json(request.scope.get(BODY_KEY, b""))
+            body = model.model_validate_json(request.scope.get(BODY_KEY, b""))
         except ValidationError as exc:
             message, param = error_param(exc)
             raise wire.RequestError(message, param or None) from None
+        if getattr(body, "model", None) == "":  # no model named: the configured default for this endpoint
+            body.model = self.pool.default_for("embed" if isinstance(body, EmbeddingRequest) else "chat")  # type: ignore[attr-defined]
+        return body
 
     def target(self, name: str, tenant: ProxyKey | None, request: Request) -> tuple[Resolved, Any]:
         if tenant is not None and not tenant.may_call(name):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from cfgateway import errors
 from cfgateway.config import Settings
+from cfgateway.connection import Connection, build_model_client, resolve_connection
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog, load_catalog
 from cfgateway.fallback import ModelClient, build_client
@@ -66,6 +67,28 @@ class ClientPool:
                                                 async_backend="aiohttp" if aiohttp_available() else "httpx")
         self._aliased: dict[str, ModelClient] = {}
         self._lru: OrderedDict[str, ModelClient] = OrderedDict()
+        self.configured = self._configured_aliases()
+
+    def _configured_aliases(self) -> dict[str, Connection]:
+        """``default`` / ``default-embedding``: what the configuration names (``chat_model`` with its
+        fallbacks, rollout and shadow; ``embed_model`` with its fallbacks), unless an alias has the name."""
+        out: dict[str, Connection] = {}
+        for name, kind, model in (("default", "chat", self.settings.chat_model),
+                                  ("default-embedding", "embed", self.settings.embed_model)):
+            if model and name not in self.aliases:
+                conn = out[name] = resolve_connection(kind, settings=self.settings)  # type: ignore[arg-type]
+                self.aliases[name] = (conn.model, *conn.fallbacks)
+        return out
+
+    def default_for(self, kind: str) -> str:
+        """The alias a request without a model runs on, or a 400 saying how to configure one."""
+        name = "default" if kind == "chat" else "default-embedding"
+        if name in self.aliases:
+            return name
+        setting = "chat_model (CFGATEWAY_CHAT_MODEL)" if kind == "chat" else "embed_model (CFGATEWAY_EMBED_MODEL)"
+        raise RequestError(f"model is required: name a model or an alias (GET /v1/models lists them); the "
+                           f"operator can set {setting} so requests without a model run on it", "model",
+                           code="model_required")
 
     def resolve(self, name: str) -> Resolved:
         """The route(s) behind ``name``; a 400 naming ``model`` when it is neither an alias nor a model string."""
@@ -107,6 +130,9 @@ class ClientPool:
         return client
 
     def _build(self, r: Resolved) -> ModelClient:
+        conn = self.configured.get(r.name) if r.alias else None
+        if conn is not None:
+            return build_model_client(conn, tracker=self.tracker, transport=self.transport, catalog=self.catalog)
         try:
             shadow = self.shadow_of(r)
             return build_client(r.members[0], list(r.members[1:]) or None, settings=self.settings,

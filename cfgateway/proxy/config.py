@@ -1,8 +1,10 @@
 """The proxy's own settings (the Cloudflare connection settings stay in :class:`cfgateway.config.Settings`).
 
 Sources, later ones adding to or overriding earlier ones: the proxy config file (``--config``, TOML),
-the environment (``CFGATEWAY_PROXY_API_KEYS``, ``CFGATEWAY_PROXY_DEFAULT_PROVIDER``,
-``CFGATEWAY_PROXY_ALLOWED_HOSTS``, ``CFGATEWAY_PROXY_CORS_ORIGINS``), then command-line options::
+the environment (``CFGATEWAY_PROXY_API_KEYS``, ``CFGATEWAY_PROXY_DASHBOARD_KEYS``,
+``CFGATEWAY_PROXY_DEFAULT_PROVIDER``, ``CFGATEWAY_PROXY_ALLOWED_HOSTS``, ``CFGATEWAY_PROXY_CORS_ORIGINS``),
+then command-line options. The models a request without one runs on come from the core settings
+(``chat_model`` / ``embed_model``: the aliases ``default`` and ``default-embedding``)::
 
     default_provider = "openai"            # bare names such as "gpt-4o-mini" -> "openai/gpt-4o-mini"
     allowed_hosts = ["proxy.internal"]     # Host headers accepted besides the loopback names
@@ -24,6 +26,7 @@ the environment (``CFGATEWAY_PROXY_API_KEYS``, ``CFGATEWAY_PROXY_DEFAULT_PROVIDE
     sha256 = "…"
     models = ["fast"]
     daily_usd = "5"
+    dashboard = false                      # true: this key also opens /dashboard (every user's spend)
 """
 
 from __future__ import annotations
@@ -169,10 +172,12 @@ def _read_file(path: str) -> dict[str, Any]:
     return data
 
 
-def _keys(file_rows: Any, env_specs: list[str], cli_specs: Sequence[str]) -> list[ProxyKey]:
+def _keys(file_rows: Any, env_specs: list[str], cli_specs: Sequence[str],
+          dashboard_specs: Sequence[str] = ()) -> list[ProxyKey]:
     try:
         keys = [key_from_table(r) for r in file_rows or []]
         keys += [key_from_spec(s) for s in [*env_specs, *cli_specs]]
+        keys += [key_from_spec(s, dashboard_only=True) for s in dashboard_specs]
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return keys
@@ -190,6 +195,7 @@ def load_proxy_config(
     limits: Mapping[str, Any] | None = None,
     endpoint: str | None = None,
     shadows: Sequence[str] = (),
+    dashboard_keys: Sequence[str] = (),
 ) -> ProxyConfig:
     """The proxy settings from the file, the environment and command-line values (see the module docstring)."""
     environ = os.environ if env is None else env
@@ -203,7 +209,8 @@ def load_proxy_config(
         raise ConfigError(f"unknown proxy limit: {exc}; known: {', '.join(f.name for f in fields(Limits))}") from None
     return ProxyConfig(
         aliases=alias_map,
-        keys=_keys(data.get("keys"), _split(environ.get("CFGATEWAY_PROXY_API_KEYS")), api_keys),
+        keys=_keys(data.get("keys"), _split(environ.get("CFGATEWAY_PROXY_API_KEYS")), api_keys,
+                   [*_split(environ.get("CFGATEWAY_PROXY_DASHBOARD_KEYS")), *dashboard_keys]),
         default_provider=default_provider or environ.get("CFGATEWAY_PROXY_DEFAULT_PROVIDER")
         or data.get("default_provider"),
         allowed_hosts=frozenset([*(data.get("allowed_hosts") or []),

@@ -22,6 +22,7 @@ from cfgateway.costs.budget import CostTracker
 from cfgateway.proxy.app import Proxy, json_response
 from cfgateway.proxy.auth import key_from_spec
 from cfgateway.proxy.config import ProxyConfig
+from cfgateway.proxy.dashboard import dashboard_routes
 from cfgateway.proxy.guard import Guard
 from cfgateway.proxy.openapi import openapi_document
 from cfgateway.proxy.responses import responses
@@ -124,6 +125,7 @@ def build_app(proxy: Proxy) -> Any:
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/openapi.json", ops.openapi, methods=["GET"]),
+        *dashboard_routes(proxy),
     ], exception_handlers={HTTPException: _http_error, Exception: _crash}, lifespan=lifespan)
     app.state.proxy = proxy
     guarded = Guard(app, proxy.config, proxy.metrics.observe if proxy.metrics else None)

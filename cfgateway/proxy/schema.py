@@ -42,7 +42,7 @@ ModelName = Annotated[str, Field(min_length=1, max_length=200)]
 
 class _Model(BaseModel):
     model_config = STRICT
-    model: ModelName
+    model: ModelName = ""  # left out: the proxy's configured default (chat_model / embed_model), or a 400
 
     @field_validator("model")
     @classmethod

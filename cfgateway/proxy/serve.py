@@ -15,6 +15,7 @@ from typing import Any
 from cfgateway.errors import ConfigError
 from cfgateway.proxy.auth import ProxyKey
 from cfgateway.proxy.config import Limits, ProxyConfig, is_loopback
+from cfgateway.routing.shadow import Shadow
 
 STATE_ENV = "CFGATEWAY_PROXY_STATE"
 
@@ -33,13 +34,15 @@ def _dec(d: Decimal | None) -> str | None:
 def dump_config(config: ProxyConfig) -> str:
     """The config as JSON for worker processes (key digests, never keys)."""
     keys = [{"user": k.user, "sha256": k.digest.hex(), "models": sorted(k.models) if k.models is not None else None,
-             "daily_usd": _dec(k.daily_usd), "monthly_usd": _dec(k.monthly_usd)} for k in config.keys]
+             "daily_usd": _dec(k.daily_usd), "monthly_usd": _dec(k.monthly_usd), "dashboard": k.dashboard}
+            for k in config.keys]
     limits = {f: getattr(config.limits, f) for f in Limits.__dataclass_fields__}
     return json.dumps({"aliases": {k: list(v) for k, v in config.aliases.items()}, "keys": keys,
                        "default_provider": config.default_provider, "allowed_hosts": sorted(config.allowed_hosts),
                        "cors_origins": sorted(config.cors_origins), "limits": limits,
                        "capabilities": {k: dict(v) for k, v in config.capabilities.items()},
-                       "endpoint": config.endpoint})
+                       "endpoint": config.endpoint,
+                       "shadows": {k: v.to_dict() for k, v in config.shadows.items()}})
 
 
 def load_config(text: str) -> ProxyConfig:
@@ -47,10 +50,11 @@ def load_config(text: str) -> ProxyConfig:
     keys = [ProxyKey(k["user"], bytes.fromhex(k["sha256"]),
                      frozenset(k["models"]) if k["models"] is not None else None,
                      Decimal(k["daily_usd"]) if k["daily_usd"] else None,
-                     Decimal(k["monthly_usd"]) if k["monthly_usd"] else None) for k in d["keys"]]
+                     Decimal(k["monthly_usd"]) if k["monthly_usd"] else None, k["dashboard"]) for k in d["keys"]]
     return ProxyConfig(aliases=d["aliases"], keys=keys, default_provider=d["default_provider"],
                        allowed_hosts=frozenset(d["allowed_hosts"]), cors_origins=frozenset(d["cors_origins"]),
-                       limits=Limits(**d["limits"]), capabilities=d["capabilities"], endpoint=d["endpoint"])
+                       limits=Limits(**d["limits"]), capabilities=d["capabilities"], endpoint=d["endpoint"],
+                       shadows={k: Shadow.from_dict(v) for k, v in d["shadows"].items()})
 
 
 def app_from_env() -> Any:
