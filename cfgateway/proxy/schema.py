@@ -37,6 +37,13 @@ def check_model(value: str) -> str:
     return value
 
 
+def check_tool_name(value: str) -> str:
+    """A function name as sent, or ValueError (it is echoed into upstream bodies and tool-call ids)."""
+    if not TOOL_NAME_RE.match(value):
+        raise ValueError("a function name is 1-64 characters among a-z, A-Z, 0-9, _ . -")
+    return value
+
+
 ModelName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -131,12 +138,7 @@ class FunctionDef(BaseModel):
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not TOOL_NAME_RE.match(v):
-            raise ValueError("a function name is 1-64 characters among a-z, A-Z, 0-9, _ . -")
-        return v
+    _name = field_validator("name")(classmethod(lambda cls, v: check_tool_name(v)))
 
 
 class Tool(BaseModel):

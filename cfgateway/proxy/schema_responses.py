@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
-from cfgateway.proxy.schema import LOOSE, TOOL_NAME_RE, Metadata, Short, Text, Unit, _Model
+from cfgateway.proxy.schema import LOOSE, Metadata, Short, Text, Unit, _Model, check_tool_name
 
 
 class InputPart(BaseModel):
@@ -84,12 +84,7 @@ class FunctionTool(BaseModel):
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not TOOL_NAME_RE.match(v):
-            raise ValueError("a function name is 1-64 characters among a-z, A-Z, 0-9, _ . -")
-        return v
+    _name = field_validator("name")(classmethod(lambda cls, v: check_tool_name(v)))
 
 
 class NamedTool(BaseModel):
