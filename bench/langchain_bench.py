@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -366,7 +367,10 @@ def main() -> None:
                 bench_invoke(url, args.calls)
             if args.only in (None, "stream"):
                 bench_stream(url, args.calls)
-            if args.only in (None, "embed"):
+            if args.only in (None, "embed") and importlib.util.find_spec("langchain_cloudflare") is None:
+                print("(langchain-cloudflare is not installed: the embedding comparison is left out; see the "
+                      "module docstring for the scratch venv)")
+            elif args.only in (None, "embed"):
                 bench_embed(url, args.texts, args.rounds, args.delay, args.embed_model)
         finally:
             assert proc.stdin is not None

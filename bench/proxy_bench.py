@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import httpx
 import openai
@@ -118,18 +119,21 @@ def client(base: str, key: str, c: int) -> openai.AsyncOpenAI:
                               http_client=httpx.AsyncClient(limits=limits, timeout=60))
 
 
-async def sequential(direct: openai.AsyncOpenAI, proxy: openai.AsyncOpenAI, n: int, stream: bool) -> None:
-    d: list[float] = []
-    p: list[float] = []
-    for i in range(n):  # interleaved, alternating which goes first
-        pair = [(direct, d), (proxy, p)] if i % 2 == 0 else [(proxy, p), (direct, d)]
-        for cl, out in pair:
-            out.append(await one(cl, stream))
+async def sequential(sides: dict[str, openai.AsyncOpenAI], n: int, stream: bool) -> None:
+    """The sides in turn, one request at a time, the order rotating; each side's hop over ``direct``."""
+    names = list(sides)
+    lat: dict[str, list[float]] = {k: [] for k in names}
+    for i in range(n):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            lat[name].append(await one(sides[name], stream))
     what = "stream time to first chunk" if stream else "non-stream latency"
-    hop = statistics.median(p) - statistics.median(d)
-    print(f"{what:28} direct p50 {pct(d, 50):6.2f} ms p95 {pct(d, 95):6.2f} | proxy p50 {pct(p, 50):6.2f} ms "
-          f"p95 {pct(p, 95):6.2f} | hop p50 {hop * 1000:+.2f} ms p95 {pct(p, 95) - pct(d, 95):+.2f} ms "
-          f"({statistics.median(p) / statistics.median(d):.2f}x)", flush=True)
+    d = lat["direct"]
+    print(f"{what}: direct p50 {pct(d, 50):6.2f} ms p95 {pct(d, 95):6.2f}", flush=True)
+    for name in names[1:]:
+        p = lat[name]
+        hop = statistics.median(p) - statistics.median(d)
+        print(f"  {name:24} p50 {pct(p, 50):6.2f} ms p95 {pct(p, 95):6.2f} | hop p50 {hop * 1000:+.2f} ms "
+              f"p95 {pct(p, 95) - pct(d, 95):+.2f} ms ({statistics.median(p) / statistics.median(d):.2f}x)", flush=True)
 
 
 def load_child(base: str, key: str, c: int, total: int) -> None:
@@ -228,20 +232,26 @@ def main() -> None:
         for _ in range(a.emulators):
             stack.enter_context(process([sys.executable, __file__, "--serve-emulator", str(eport)],
                                         f"{emu}/__emulator/health", env))
-        launch = f"{BACKENDS[a.proxy_backend]}; import sys; from cfgateway.cli import main; " \
-                 "sys.exit(main(sys.argv[1:]))"
+        launch = "; ".join(x for x in (BACKENDS[a.proxy_backend], "import sys", "from cfgateway.cli import main",
+                                       "sys.exit(main(sys.argv[1:]))") if x)
         stack.enter_context(process(
             [sys.executable, "-c", launch, "proxy", "--port", str(pport), "--endpoint", "openai",
              "--api-key", "bench:bench-proxy-key", "--workers", str(a.workers)], f"{prx}/healthz", env))
         if a.only in (None, "hop"):
+            fport = free_port()
+            stack.enter_context(process([sys.executable, str(Path(__file__).with_name("_floor_proxy.py")), str(fport),
+                                         f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token"],
+                                        f"http://127.0.0.1:{fport}/healthz", env))
+
             async def hop() -> None:
-                direct = client(f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token", 1)
-                via = client(f"{prx}/v1", "bench-proxy-key", 1)
+                sides = {"direct": client(f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token", 1),
+                         "cfgateway proxy": client(f"{prx}/v1", "bench-proxy-key", 1),
+                         "floor (bytes passthrough)": client(f"http://127.0.0.1:{fport}/v1", "unused", 1)}
                 for _ in range(20):  # warm-up: connections, caches
-                    await one(direct, False)
-                    await one(via, False)
-                await sequential(direct, via, a.n, stream=False)
-                await sequential(direct, via, a.n, stream=True)
+                    for side in sides.values():
+                        await one(side, False)
+                await sequential(sides, a.n, stream=False)
+                await sequential(sides, a.n, stream=True)
 
             asyncio.run(hop())
         if a.only in (None, "load"):
