@@ -4,7 +4,7 @@ its answer as one chunk plus the final chunk."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 from cfgateway import errors
 from cfgateway.calls.limits import one_piece, response_chunks
@@ -47,11 +47,22 @@ async def asend_chat(parts: CallParts, plan: ChatPlan) -> ChatResponse:
 
 
 def send_stream(parts: CallParts, plan: ChatPlan) -> Iterator[ChatChunk]:
-    """The chunks of a streamed call; a plan sent in one piece yields its answer as one chunk + the final one."""
-    if isinstance(plan.delivery, OnePiece):
-        one_piece(plan.route, plan.delivery.reason)
-        yield from response_chunks(send_chat(parts, plan))
-        return
+    """The chunks of a streamed call; a plan sent in one piece yields its answer as one chunk + the final one,
+    and so does a stream request the route answered with JSON (sent again in one piece)."""
+    if isinstance(plan.delivery, OnePiece) or not (yield from _sse(parts, plan)):
+        yield from response_chunks(send_chat(parts, _in_one_piece(plan)))
+
+
+def _in_one_piece(plan: ChatPlan) -> ChatPlan:
+    """``plan`` sent in one piece: as planned, or because the route answered JSON to a stream request."""
+    if not isinstance(plan.delivery, OnePiece):
+        plan = plan.one_piece(JSON_TO_STREAM)
+    one_piece(plan.route, plan.delivery.reason if isinstance(plan.delivery, OnePiece) else None)
+    return plan
+
+
+def _sse(parts: CallParts, plan: ChatPlan) -> Generator[ChatChunk, None, bool]:
+    """The chunks of an event stream, the final chunk last; False when the route answered JSON instead."""
     hold, run, final = parts.books.hold_chat(plan), StreamRun(plan, parts.catalog), None
     try:
         with parts.transport.stream(plan.url, plan.headers, plan.body, model=plan.route.model,
@@ -72,17 +83,23 @@ def send_stream(parts: CallParts, plan: ChatPlan) -> Iterator[ChatChunk]:
         raise parts.books.stream_failed(run, exc, hold) from None
     finally:
         parts.books.stream_closed(run, hold)
-    if final is None:  # answered JSON to a stream request: this model cannot stream here; sent again in one piece
-        yield from send_stream(parts, plan.one_piece(JSON_TO_STREAM))
+    return final is not None
 
 
 async def asend_stream(parts: CallParts, plan: ChatPlan) -> AsyncIterator[ChatChunk]:
-    if isinstance(plan.delivery, OnePiece):
-        one_piece(plan.route, plan.delivery.reason)
-        for chunk in response_chunks(await asend_chat(parts, plan)):
+    streamed = False
+    if not isinstance(plan.delivery, OnePiece):
+        async for chunk in _asse(parts, plan):
+            streamed = True
             yield chunk
-        return
-    hold, run, final = parts.books.hold_chat(plan), StreamRun(plan, parts.catalog), None
+    if not streamed:  # one piece: planned so, or the route answered JSON to the stream request
+        for chunk in response_chunks(await asend_chat(parts, _in_one_piece(plan))):
+            yield chunk
+
+
+async def _asse(parts: CallParts, plan: ChatPlan) -> AsyncIterator[ChatChunk]:
+    """The async :func:`_sse`: no chunk at all when the route answered JSON instead of a stream."""
+    hold, run = parts.books.hold_chat(plan), StreamRun(plan, parts.catalog)
     try:
         async with parts.transport.astream(plan.url, plan.headers, plan.body, model=plan.route.model,
                                            deadline=plan.ctx.deadline, pace=parts.pace(plan.route.model),
@@ -103,9 +120,6 @@ async def asend_stream(parts: CallParts, plan: ChatPlan) -> AsyncIterator[ChatCh
         raise parts.books.stream_failed(run, exc, hold) from None
     finally:
         parts.books.stream_closed(run, hold)
-    if final is None:
-        async for chunk in asend_stream(parts, plan.one_piece(JSON_TO_STREAM)):
-            yield chunk
 
 
 __all__ = ["asend_chat", "asend_stream", "send_chat", "send_stream"]
