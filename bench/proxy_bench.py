@@ -119,10 +119,19 @@ def client(base: str, key: str, c: int) -> openai.AsyncOpenAI:
                               http_client=httpx.AsyncClient(limits=limits, timeout=60))
 
 
-async def sequential(sides: dict[str, openai.AsyncOpenAI], n: int, stream: bool) -> None:
-    """The sides in turn, one request at a time, the order rotating; each side's hop over ``direct``."""
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sequential(sides: dict[str, openai.AsyncOpenAI], n: int, stream: bool,
+                     pids: dict[str, int] | None = None) -> None:
+    """The sides in turn, one request at a time, the order rotating; each side's hop over ``direct``, and the
+    CPU each proxy process spent per request (``pids``: its requests are the only ones it serves)."""
     names = list(sides)
     lat: dict[str, list[float]] = {k: [] for k in names}
+    cpu0 = {k: cpu_s(pid) for k, pid in (pids or {}).items()}
     for i in range(n):
         for name in names[i % len(names):] + names[: i % len(names)]:
             lat[name].append(await one(sides[name], stream))
@@ -132,8 +141,10 @@ async def sequential(sides: dict[str, openai.AsyncOpenAI], n: int, stream: bool)
     for name in names[1:]:
         p = lat[name]
         hop = statistics.median(p) - statistics.median(d)
-        print(f"  {name:24} p50 {pct(p, 50):6.2f} ms p95 {pct(p, 95):6.2f} | hop p50 {hop * 1000:+.2f} ms "
-              f"p95 {pct(p, 95) - pct(d, 95):+.2f} ms ({statistics.median(p) / statistics.median(d):.2f}x)", flush=True)
+        cpu = f" | CPU {(cpu_s((pids or {})[name]) - cpu0[name]) / n * 1000:.2f} ms/request" if name in cpu0 else ""
+        print(f"  {name:26} p50 {pct(p, 50):6.2f} ms p95 {pct(p, 95):6.2f} | hop p50 {hop * 1000:+.2f} ms "
+              f"p95 {pct(p, 95) - pct(d, 95):+.2f} ms ({statistics.median(p) / statistics.median(d):.2f}x){cpu}",
+              flush=True)
 
 
 def load_child(base: str, key: str, c: int, total: int) -> None:
@@ -234,14 +245,14 @@ def main() -> None:
                                         f"{emu}/__emulator/health", env))
         launch = "; ".join(x for x in (BACKENDS[a.proxy_backend], "import sys", "from cfgateway.cli import main",
                                        "sys.exit(main(sys.argv[1:]))") if x)
-        stack.enter_context(process(
+        proxy_proc = stack.enter_context(process(
             [sys.executable, "-c", launch, "proxy", "--port", str(pport), "--endpoint", "openai",
              "--api-key", "bench:bench-proxy-key", "--workers", str(a.workers)], f"{prx}/healthz", env))
         if a.only in (None, "hop"):
             fport = free_port()
-            stack.enter_context(process([sys.executable, str(Path(__file__).with_name("_floor_proxy.py")), str(fport),
-                                         f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token"],
-                                        f"http://127.0.0.1:{fport}/healthz", env))
+            floor_cmd = [sys.executable, str(Path(__file__).with_name("_floor_proxy.py")), str(fport),
+                         f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token"]
+            floor_proc = stack.enter_context(process(floor_cmd, f"http://127.0.0.1:{fport}/healthz", env))
 
             async def hop() -> None:
                 sides = {"direct": client(f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token", 1),
@@ -250,7 +261,8 @@ def main() -> None:
                 for _ in range(20):  # warm-up: connections, caches
                     for side in sides.values():
                         await one(side, False)
-                await sequential(sides, a.n, stream=False)
+                pids = {"cfgateway proxy": proxy_proc.pid, "floor (bytes passthrough)": floor_proc.pid}
+                await sequential(sides, a.n, stream=False, pids=pids if a.workers == 1 else {})
                 await sequential(sides, a.n, stream=True)
 
             asyncio.run(hop())
