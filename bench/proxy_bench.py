@@ -208,6 +208,28 @@ def concurrent(emu: str, prx: str, c: int, total: int, procs: int, rounds: int) 
               f"p99/p50 {statistics.median(x[2] / x[1] for x in r):.2f}")
 
 
+def bench_hop(stack: ExitStack, emu: str, prx: str, proxy_pid: int | None, env: dict[str, str], n: int) -> None:
+    """One request at a time: direct, via the proxy, via the passthrough floor (started here); CPU per request
+    of each proxy process when it runs as one process (``proxy_pid``)."""
+    fport = free_port()
+    floor_cmd = [sys.executable, str(Path(__file__).with_name("_floor_proxy.py")), str(fport),
+                 f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token"]
+    floor_proc = stack.enter_context(process(floor_cmd, f"http://127.0.0.1:{fport}/healthz", env))
+
+    async def hop() -> None:
+        sides = {"direct": client(f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token", 1),
+                 "cfgateway proxy": client(f"{prx}/v1", "bench-proxy-key", 1),
+                 "floor (bytes passthrough)": client(f"http://127.0.0.1:{fport}/v1", "unused", 1)}
+        for _ in range(20):  # warm-up: connections, caches
+            for side in sides.values():
+                await one(side, False)
+        pids = {"cfgateway proxy": proxy_pid, "floor (bytes passthrough)": floor_proc.pid} if proxy_pid else {}
+        await sequential(sides, n, stream=False, pids=pids)
+        await sequential(sides, n, stream=True)
+
+    asyncio.run(hop())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
@@ -249,23 +271,7 @@ def main() -> None:
             [sys.executable, "-c", launch, "proxy", "--port", str(pport), "--endpoint", "openai",
              "--api-key", "bench:bench-proxy-key", "--workers", str(a.workers)], f"{prx}/healthz", env))
         if a.only in (None, "hop"):
-            fport = free_port()
-            floor_cmd = [sys.executable, str(Path(__file__).with_name("_floor_proxy.py")), str(fport),
-                         f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token"]
-            floor_proc = stack.enter_context(process(floor_cmd, f"http://127.0.0.1:{fport}/healthz", env))
-
-            async def hop() -> None:
-                sides = {"direct": client(f"{emu}/client/v4/accounts/acct/ai/v1", "bench-token", 1),
-                         "cfgateway proxy": client(f"{prx}/v1", "bench-proxy-key", 1),
-                         "floor (bytes passthrough)": client(f"http://127.0.0.1:{fport}/v1", "unused", 1)}
-                for _ in range(20):  # warm-up: connections, caches
-                    for side in sides.values():
-                        await one(side, False)
-                pids = {"cfgateway proxy": proxy_proc.pid, "floor (bytes passthrough)": floor_proc.pid}
-                await sequential(sides, a.n, stream=False, pids=pids if a.workers == 1 else {})
-                await sequential(sides, a.n, stream=True)
-
-            asyncio.run(hop())
+            bench_hop(stack, emu, prx, proxy_proc.pid if a.workers == 1 else None, env, a.n)
         if a.only in (None, "load"):
             concurrent(emu, prx, a.concurrency, a.requests, a.client_procs, a.rounds)
     print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
