@@ -68,6 +68,7 @@ def create_dashboard_app(
     ``authorize(authorization_header) -> bool`` replaces ``api_keys`` (the proxy checks its own keys)."""
     _import_starlette()
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
@@ -93,14 +94,16 @@ def create_dashboard_app(
         no = refused(request)
         if no is not None:
             return no
-        figures = collect(ledger, days=days, budgets=budgets)
+        # the ledger is read in a worker thread: a slow SQLite file or Redis never stalls the server's event loop
+        figures = await run_in_threadpool(collect, ledger, days=days, budgets=budgets)
         return HTMLResponse(render_page(figures, title=title, refresh=refresh), headers=headers)
 
     async def data(request: Request) -> Response:
         no = refused(request)
         if no is not None:
             return no
-        return JSONResponse(collect(ledger, days=days, budgets=budgets).to_dict(), headers=headers)
+        figures = await run_in_threadpool(collect, ledger, days=days, budgets=budgets)
+        return JSONResponse(figures.to_dict(), headers=headers)
 
     app = Starlette(routes=[Route("/", page, methods=["GET"]), Route("/data.json", data, methods=["GET"])])
     app.state.ledger = ledger

@@ -95,3 +95,30 @@ def test_dashboard_budget_flags(tmp_path: Path) -> None:
         budgets_from_args("lots", None, "daily")
     with pytest.raises(ValueError, match="days"):
         create_dashboard_app(MemoryLedger(), days=0)
+
+
+def test_a_slow_ledger_is_read_off_the_event_loop() -> None:
+    """Two page loads at once each wait inside the ledger read until the other one is also inside it: only
+    possible when the reads run in worker threads, not on the server's event loop (which would deadlock
+    until the barrier's timeout breaks it)."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    barrier = threading.Barrier(2, timeout=5)
+
+    class SlowLedger(MemoryLedger):
+        def records(self, **kwargs: object) -> list[UsageRecord]:  # type: ignore[override]
+            barrier.wait()
+            return super().records(**kwargs)  # type: ignore[arg-type]
+
+    app = create_dashboard_app(SlowLedger())
+
+    async def both() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
+            rs = await asyncio.gather(c.get("/data.json"), c.get("/"))
+        return [r.status_code for r in rs]
+
+    assert asyncio.run(both()) == [200, 200]
+    assert not barrier.broken
