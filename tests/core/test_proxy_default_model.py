@@ -97,3 +97,38 @@ def test_a_proxy_process_takes_the_model_from_the_environment(cf_emulator_server
         assert "Paris" in (resp.parse().choices[0].message.content or "")
         emb = client.embeddings.create(model="default-embedding", input=["a", "b", "c"])
         assert len(emb.data) == 3 and len(emb.data[0].embedding) == 768
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("configured", ["@cf/meta/llama-3.3-70b-instruct-fp8-fast", "@cf/meta/llama-4-scout-17b-16e-instruct"])
+def test_an_autogen_agent_on_default_swaps_model_by_environment(cf_emulator_server: Any, cf_emulator: Any,
+                                                                 configured: str) -> None:
+    """The same AutoGen code (model="default", model_info from /v1/models) runs on whatever the operator's
+    CFGATEWAY_CHAT_MODEL names: the emulator sees that model's route, the tool is called."""
+    from autogen_agentchat.agents import AssistantAgent
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    calls: list[str] = []
+
+    async def get_weather(city: str) -> str:
+        """Weather in a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    async def run(base_url: str) -> Any:
+        listing = httpx.get(f"{base_url}/models").json()["data"]
+        info = dict(next(m for m in listing if m["id"] == "default")["model_info"])
+        info.pop("context_window", None)
+        client = OpenAIChatCompletionClient(model="default", base_url=base_url, api_key="unused",
+                                            model_info=info)  # type: ignore[arg-type]
+        agent = AssistantAgent("assistant", model_client=client, tools=[get_weather], reflect_on_tool_use=True)
+        try:
+            return await agent.run(task="What is the weather in Paris?")
+        finally:
+            await client.close()
+
+    with _proxy_proc.running([], _proxy_proc.emulator_env(cf_emulator_server, CFGATEWAY_CHAT_MODEL=configured)) as pp:
+        result = asyncio.run(run(pp.base_url))
+    assert calls == ["Paris"] and result.messages[-1].content
+    paths = {r.path for r in cf_emulator.state.requests if "/ai/" in r.path}
+    assert paths and all(p.endswith(configured) for p in paths), paths
