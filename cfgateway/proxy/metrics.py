@@ -45,24 +45,32 @@ class Metrics:
         self.fallbacks = pc.Counter("cfgateway_proxy_fallbacks", "Calls answered by a fallback route",
                                     ["model"], registry=reg)
         self.errors = pc.Counter("cfgateway_proxy_errors", "Error answers", ["endpoint", "type"], registry=reg)
+        self._children: dict[tuple[Any, ...], Any] = {}  # labels() looked up once per label set (bounded labels)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe(self, method: str, path: str, status: int, seconds: float) -> None:
         ep = endpoint_label(path)
-        self.requests.labels(ep, method if method in ("GET", "POST", "OPTIONS") else "other", str(status)).inc()
-        self.latency.labels(ep).observe(seconds)
+        self._child(self.requests, ep, method if method in ("GET", "POST", "OPTIONS") else "other", str(status)).inc()
+        self._child(self.latency, ep).observe(seconds)
 
     def error(self, path: str, type_: str) -> None:
         self.errors.labels(endpoint_label(path), type_).inc()
 
     def usage(self, model: str, input_tokens: int, output_tokens: int, cost: Any, attempts: int) -> None:
-        self.tokens.labels(model, "input").inc(input_tokens)
-        self.tokens.labels(model, "output").inc(output_tokens)
+        self._child(self.tokens, model, "input").inc(input_tokens)
+        self._child(self.tokens, model, "output").inc(output_tokens)
         if isinstance(cost, Decimal):
-            self.cost.labels(model).inc(float(cost))
+            self._child(self.cost, model).inc(float(cost))
         else:
-            self.unpriced.labels(model).inc()
+            self._child(self.unpriced, model).inc()
         if attempts > 1:
-            self.fallbacks.labels(model).inc()
+            self._child(self.fallbacks, model).inc()
 
     def render(self) -> tuple[bytes, str]:
         pc = self._pc

@@ -28,7 +28,12 @@ _NAMED = {"?": "'?' (a query string)", "#": "'#' (a fragment)", "%": "'%' (a per
           "\\": "a backslash", "..": "'..' (a parent-directory segment)"}
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9@/._:+-]*\Z")  # what nearly every model string is made of: nothing to name
+
+
 def _bad_character(model: str) -> str | None:
+    if _PLAIN.match(model) and ".." not in model:
+        return None
     for token, name in _NAMED.items():
         if token in model:
             return name
