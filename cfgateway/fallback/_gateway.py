@@ -103,6 +103,11 @@ class GatewayMode:
                 return True
         return False
 
+    def paced(self, first: ChatPlan) -> dict[str, Any]:
+        """The transport's pacing for a request: the first step's rate limit (the step every request reaches;
+        later steps run only when it fails, inside the same request, and are not paced)."""
+        return {"pace": self.parts.pace(first.route.model), "tokens": first.input_tokens}
+
     # -- chat ------------------------------------------------------------------------------
     def chat(self, req: ChatRequest, ctx: CallContext, options: GatewayOptions | None) -> ChatResponse:
         call, opts, books = self.start(ctx), self.options(options), self.parts.books
@@ -114,7 +119,7 @@ class GatewayMode:
             hold, started, k = books.hold_chat(plans[0]), time.perf_counter(), None
             try:
                 with self.parts.transport.stream(self.url, headers, body, model=self.label(seg),
-                                                 deadline=ctx.deadline) as (h, it):
+                                                 deadline=ctx.deadline, **self.paced(plans[0])) as (h, it):
                     k = answering_step(h, len(plans))
                     call.answered(seg, k)
                     content = b"".join(it)
@@ -136,7 +141,7 @@ class GatewayMode:
             hold, started, k = books.hold_chat(plans[0]), time.perf_counter(), None
             try:
                 async with self.parts.transport.astream(self.url, headers, body, model=self.label(seg),
-                                                        deadline=ctx.deadline) as (h, it):
+                                                        deadline=ctx.deadline, **self.paced(plans[0])) as (h, it):
                     k = answering_step(h, len(plans))
                     call.answered(seg, k)
                     content = b"".join([piece async for piece in it])
@@ -162,7 +167,7 @@ class GatewayMode:
             hold, started, k, run = books.hold_chat(plans[0]), time.perf_counter(), None, None
             try:
                 with self.parts.transport.stream(self.url, headers, body, model=self.label(seg),
-                                                 deadline=ctx.deadline) as (h, it):
+                                                 deadline=ctx.deadline, **self.paced(plans[0])) as (h, it):
                     k = answering_step(h, len(plans))
                     call.answered(seg, k)
                     run = StreamRun(answered_by(plans[k]), self.parts.catalog)
@@ -199,7 +204,7 @@ class GatewayMode:
             hold, started, k, run = books.hold_chat(plans[0]), time.perf_counter(), None, None
             try:
                 async with self.parts.transport.astream(self.url, headers, body, model=self.label(seg),
-                                                        deadline=ctx.deadline) as (h, it):
+                                                        deadline=ctx.deadline, **self.paced(plans[0])) as (h, it):
                     k = answering_step(h, len(plans))
                     call.answered(seg, k)
                     run = StreamRun(answered_by(plans[k]), self.parts.catalog)

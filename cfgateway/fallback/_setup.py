@@ -23,7 +23,7 @@ from cfgateway.fallback._attempts import CallPlan, Limits
 from cfgateway.fallback.policy import FallbackOn, FallbackPolicy, as_policy
 from cfgateway.http.transport import RetryPolicy, Transport
 from cfgateway.routing.breaker import CircuitBreaker, shared_breaker
-from cfgateway.routing.ratelimit import Rate, RateLimiter
+from cfgateway.routing.ratelimit import Pace, Rate, RateLimiter
 from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule, order_routes
 from cfgateway.routing.routes import Endpoint, GatewayOptions, Route
 from cfgateway.types import CallContext, ChatRequest
@@ -93,6 +93,10 @@ class ChainParts:
     models: list[str]  # the chain's routes, in order (a call's order may differ: models_for)
     models_for: Callable[[CallContext], list[str]]
     gateway_options: GatewayOptions | None
+    limiter: RateLimiter | None = None  # client-side rate limits (gateway mode paces each request's first step)
+
+    def pace(self, model: str) -> Pace | None:
+        return self.limiter.pace(model) if self.limiter else None
 
 
 class ChainCore:
@@ -187,7 +191,7 @@ class ChainCore:
 
     def parts(self) -> ChainParts:
         return ChainParts(self.settings, self.catalog, self.books, self.transport, self.policy, self.limits,
-                          self.breaker, self.route, self.models, self.models_for, self.gateway_options)
+                          self.breaker, self.route, self.models, self.models_for, self.gateway_options, self.limiter)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(models={self.models!r}, mode={self.fallback_mode!r}, "

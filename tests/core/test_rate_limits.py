@@ -242,3 +242,42 @@ def test_the_readme_rate_limits_profile_loads(tmp_path: Any) -> None:
     assert limiter.rate_for("custom-deepinfra/Qwen/Qwen3-Embedding-8B") == Rate(requests=60)
     assert limiter.rate_for("@cf/meta/llama-3.3-70b-instruct-fp8-fast") == Rate(requests=300)
     assert limiter.rate_for("openai/gpt-4o-mini") == Rate(requests=500, tokens=200000)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+def test_gateway_mode_requests_are_paced_by_their_first_step(emu: EmulatorServer, mode: str) -> None:
+    """A Universal Endpoint request carries every route as a step; the first step is the one each request
+    reaches, so its limit paces the requests: against the gateway's own limit (5 a second) none is refused."""
+    from cfgateway import ChatRequest, Message, build_client
+
+    first, second = "@cf/meta/llama-3.1-8b-instruct", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+    chain = build_client(first, [second], fallback_mode="gateway", max_retries=0, **conn(emu, "limited"),
+                         rate_limits={first: {"rps": 5}})
+    req = ChatRequest([Message("user", "hi")], max_tokens=5)
+
+    async def achat() -> None:
+        for _ in range(8):
+            await chain.achat(req)
+
+    if mode == "async":
+        asyncio.run(achat())
+    for _ in range(8 if mode != "async" else 0):
+        if mode == "sync":
+            chain.chat(req)
+        else:
+            assert list(chain.stream(req))[-1].final
+    sent = [r for r in emu.state.requests if r.method == "POST"]
+    assert len(sent) == 8 and {r.status for r in sent} == {200}, [(r.path, r.status) for r in sent]
+    assert busiest_window([r.time for r in sent], 1.0) <= 5
+
+
+def test_gateway_mode_embedding_batches_are_paced(emu: EmulatorServer) -> None:
+    from cfgateway import build_client
+
+    small, other = "@cf/baai/bge-small-en-v1.5", "@cf/baai/bge-base-en-v1.5"
+    chain = build_client(small, [other], fallback_mode="gateway", check_dims=False, max_retries=0, **conn(emu),
+                         rate_limits={small: {"requests": 10, "per": 1.0}})
+    vectors = chain.embed([f"p{i}" for i in range(250)], batch_size=10).vectors
+    assert len(vectors) == 250
+    times = [r.time for r in emu.state.requests if r.method == "POST"]
+    assert len(times) == 25 and busiest_window(times, 1.0) <= 10
