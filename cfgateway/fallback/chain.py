@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 from cfgateway import errors
 from cfgateway.fallback._attempts import Attempt
 from cfgateway.fallback._gateway import GatewayMode
+from cfgateway.fallback._gateway_cache import GatewayCache
 from cfgateway.fallback._setup import ChainCore
 from cfgateway.fallback._shadows import ShadowRunner, runner_for
 from cfgateway.routing.routes import GatewayOptions, universal_url
@@ -232,8 +233,13 @@ class FallbackChain(ChainCore):
             return self.member(model).embed(texts, batch_size=batch_size, context=context, **kw)
         self.check_embed_dims(dimensions)
         if self.gateway is not None:
-            return self.gateway.embed(texts, self.call_context(context), batch_size, pooling, gateway_options,
-                                        max_concurrency=max_concurrency, progress=progress, dimensions=dimensions)
+            gateway, ctx = self.gateway, self.call_context(context)
+
+            def send(batch: list[str]) -> EmbedResponse:
+                return gateway.embed(batch, ctx, batch_size, pooling, gateway_options,
+                                     max_concurrency=max_concurrency, progress=progress, dimensions=dimensions)
+            cache = GatewayCache(self.member, self.models_for(ctx)[0], texts, ctx, pooling, dimensions)
+            return cache.run(send) if cache.active else send(texts)
         return self._attempts(self.call_context(context), lambda step: self.member(step.model).embed(
             texts, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
@@ -250,9 +256,13 @@ class FallbackChain(ChainCore):
             return await self.member(model).aembed(texts, batch_size=batch_size, context=context, **kw)
         self.check_embed_dims(dimensions)
         if self.gateway is not None:
-            return await self.gateway.aembed(texts, self.call_context(context), batch_size, pooling,
-                                               gateway_options, max_concurrency=max_concurrency, progress=progress,
-                                               dimensions=dimensions)
+            gateway, ctx = self.gateway, self.call_context(context)
+
+            async def asend(batch: list[str]) -> EmbedResponse:
+                return await gateway.aembed(batch, ctx, batch_size, pooling, gateway_options,
+                                            max_concurrency=max_concurrency, progress=progress, dimensions=dimensions)
+            cache = GatewayCache(self.member, self.models_for(ctx)[0], texts, ctx, pooling, dimensions)
+            return await cache.arun(asend) if cache.active else await asend(texts)
         return await self._aattempts(self.call_context(context), lambda step: self.member(step.model).aembed(
             texts, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
 
