@@ -65,7 +65,7 @@ _LAZY: dict[str, str] = {
     "openai_client": "cfgateway.openai_sdk",
     "async_openai_client": "cfgateway.openai_sdk",
     "autogen_model_info": "cfgateway.openai_sdk",
-    "connect": "cfgateway.connection",
+    "connect": "cfgateway.fallback",
     "open_embedding_cache": "cfgateway.cache",
 }
 
@@ -73,7 +73,6 @@ if TYPE_CHECKING:
     from cfgateway.cache import open_embedding_cache
     from cfgateway.client import AsyncClient, Client
     from cfgateway.config import Settings, load_settings
-    from cfgateway.connection import connect
     from cfgateway.costs.alerts import AlertEvent, Alerts, WebhookSink
     from cfgateway.costs.budget import Budget, CostTracker
     from cfgateway.costs.catalog import Catalog, ModelInfo, get_model, load_catalog
@@ -108,7 +107,7 @@ if TYPE_CHECKING:
         TimeoutError,
         TransportError,
     )
-    from cfgateway.fallback import FallbackChain, build_client, flush_shadows
+    from cfgateway.fallback import FallbackChain, build_client, connect, flush_shadows
     from cfgateway.openai_sdk import async_openai_client, autogen_model_info, openai_client
     from cfgateway.routing.gates import Gates
     from cfgateway.routing.rollout import Rollout, RoutingPolicy, TierRule

@@ -1,8 +1,9 @@
-"""From arguments and configuration to a model client: the one helper both adapters (and the examples,
-the CLI) use, so that they behave the same.
+"""From arguments and configuration to what a model client runs on: the one helper both adapters (and the
+examples, the CLI) use, so that they behave the same. The client itself is built one layer up, by
+:func:`cfgateway.fallback.build_model_client` (``connect`` = resolve + build), so this module imports no client.
 
 >>> conn = resolve_connection("chat")     # model, fallbacks, ... from args > env > profile  # doctest: +SKIP
->>> client = build_model_client(conn)     # a Client, or a FallbackChain  # doctest: +SKIP
+>>> client = build_model_client(conn)     # cfgateway.fallback: a Client, or a FallbackChain  # doctest: +SKIP
 
 - the model: the argument, else ``chat_model`` / ``embed_model`` (``CFGATEWAY_CHAT_MODEL``,
   ``CFGATEWAY_EMBED_MODEL``, a profile), else the caller's default;
@@ -33,7 +34,6 @@ from cfgateway.routing.shadow import Shadow
 
 if TYPE_CHECKING:  # the call path loads on first use, not at import (adapters import this module)
     from cfgateway.costs.budget import Budget, CostTracker
-    from cfgateway.fallback import ModelClient
 
 Kind = Literal["chat", "embed"]
 DEFAULT_CHAT_MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
@@ -269,29 +269,12 @@ def with_shadow(routing: Any, rollout: Sequence[Rollout], shadow: Shadow) -> Rou
     return RoutingPolicy(rollouts=tuple(rollout), shadow=shadow)
 
 
-def build_model_client(conn: Connection, *, tracker: Any = None, routing: Any = None, **extra: Any) -> ModelClient:
-    """A :class:`~cfgateway.Client` (one route) or :class:`~cfgateway.FallbackChain` for ``conn``."""
-    from cfgateway.fallback import build_client
-
-    kwargs = {**client_keywords(conn, tracker=tracker, routing=routing), **extra}
-    return build_client(conn.model, list(conn.fallbacks) or None, **kwargs)
-
-
-def connect(kind: Kind, model: str | None = None, **kwargs: Any) -> ModelClient:
-    """``build_model_client(resolve_connection(kind, model=model, ...))``: a client for what the configuration
-    names (``connect("chat")`` runs on ``CFGATEWAY_CHAT_MODEL`` / ``chat_model`` and their fallbacks)."""
-    tracker, routing = kwargs.pop("tracker", None), kwargs.pop("routing", None)
-    return build_model_client(resolve_connection(kind, model=model, **kwargs), tracker=tracker, routing=routing)
-
-
 __all__ = [
     "DEFAULT_CHAT_MODEL",
     "DEFAULT_EMBED_MODEL",
     "SETTING_ARGUMENTS",
     "Connection",
-    "build_model_client",
     "client_keywords",
-    "connect",
     "gateway_options_from",
     "limiter_for",
     "refuse_unknown_arguments",

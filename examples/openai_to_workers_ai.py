@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cfgateway import CallContext, ChatRequest, Message
+from cfgateway import CallContext, ChatRequest, Message, connect
 from cfgateway.config import load_settings
-from cfgateway.connection import connect, tracker_for
+from cfgateway.connection import tracker_for
 from cfgateway.costs.reports import build_report, render
 
 PROFILES = str(Path(__file__).with_name("openai_to_workers_ai.toml"))

@@ -14,8 +14,8 @@ import math
 import os
 from typing import Any
 
+from cfgateway import connect
 from cfgateway.config import load_settings
-from cfgateway.connection import connect
 
 # The existing index: ids and texts (the TEI vectors are not reused: vectors of two models never mix).
 OLD_INDEX = {f"doc-{i}": f"Support article {i}: how to rotate API tokens, step {i % 7 + 1}." for i in range(600)}

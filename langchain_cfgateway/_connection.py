@@ -24,7 +24,6 @@ from cfgateway.connection import (
     DEFAULT_EMBED_MODEL,
     Connection,
     Kind,
-    build_model_client,
     refuse_unknown_arguments,
     settle_arguments,
 )
@@ -166,6 +165,8 @@ class CloudflareConnection(BaseModel):
                 conn = replace(base, model=key[0], fallbacks=tuple(key[1] or ()), endpoint=self.endpoint,
                                fallback_mode=self.fallback_mode, gateway_options=self.gateway_options,
                                dimensions=getattr(self, "dimensions", None))
+                from cfgateway.fallback import build_model_client  # deferred: keeps `import` cheap
+
                 client = build_model_client(conn, tracker=self.tracker, routing=self.routing, **self._client_options())
                 cached = self._cf_client = (key, client)
             return cached[1]  # type: ignore[no-any-return]

@@ -178,7 +178,8 @@ class CloudflareConnection(BaseModel):
 
                 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-                from cfgateway.connection import Connection, build_model_client  # deferred: keeps `import` cheap
+                from cfgateway.connection import Connection
+                from cfgateway.fallback import build_model_client  # deferred: keeps `import` cheap
 
                 kind: Kind = "embed" if isinstance(self, BaseEmbedding) else "chat"
                 base = self._conn or Connection(kind, self.settings, key[0])

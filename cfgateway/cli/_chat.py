@@ -12,7 +12,7 @@ from cfgateway.cli._config import add_config_options
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cfgateway.connection import connect
+    from cfgateway.fallback import connect
     from cfgateway.types import ChatRequest, Message
 
     model, prompt = (args.words[0], args.words[1]) if len(args.words) == 2 else (None, args.words[0])

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cfgateway.emulator.context import Ctx, envelope
-from cfgateway.emulator.reply import Reply, cf_error
+from cfgateway.emulator import vectorize_vectors as vv
+from cfgateway.emulator.context import Ctx
+from cfgateway.emulator.reply import Reply
+from cfgateway.emulator.vectorize_replies import bad, err, find, json_body, ok, state_of
 from cfgateway.emulator.vectorize_state import EmuIndex, VectorizeState, iso
 
-FAMILY = "vectorize"
-BAD = 40000  # guess: see the module docstring
 NAME_RE = re.compile(r"^([a-z]+[a-z0-9_-]*[a-z0-9]+)$")
 PRESETS = {
     "@cf/baai/bge-small-en-v1.5": 384,
@@ -34,44 +34,6 @@ _PATH = re.compile(r"^v2/indexes(?:/([^/]*)(/.*)?)?$")
 _ACCOUNT = re.compile(r"^/client/v4/accounts/([^/]+)/")
 
 VHandler = Callable[[Ctx, str, str | None], Reply]
-
-
-def err(status: int, code: int, message: str) -> Reply:
-    return cf_error(status, code, message, family=FAMILY)
-
-
-def ok(result: Any, status: int = 200) -> Reply:
-    return Reply(status=status, body=envelope(result), family=FAMILY)
-
-
-def bad(message: str) -> Reply:
-    return err(400, BAD, message)
-
-
-def state_of(ctx: Ctx) -> VectorizeState:
-    return ctx.state.vectorize
-
-
-def json_body(ctx: Ctx) -> dict[str, Any] | Reply:
-    """The JSON object body, or the 40026 answers recorded for a wrong content type and unparsable JSON."""
-    if not ctx.headers.get("content-type", "").lower().startswith("application/json"):
-        return err(400, 40026, "Expected request with `Content-Type: application/json`")
-    if not ctx.json_ok or not isinstance(ctx.body, dict):
-        return err(400, 40026, "Failed to parse the request body as JSON: expected an object")
-    return ctx.body
-
-
-def find(ctx: Ctx, account: str, name: str | None) -> EmuIndex | Reply:
-    """The (advanced) index, or the 3000/3005 answer."""
-    st = state_of(ctx)
-    index = st.indexes.get((account, name or ""))
-    if index is None:
-        status = st.settings.not_found_status
-        if (account, name or "") in st.deleted:
-            return err(status, 3005, f'vectorize.index.deleted - Index name "{name}" was deleted')
-        return err(status, 3000, f'vectorize.index.not_found - Index name "{name}"')
-    st.advance(index)
-    return index
 
 
 # -- indexes ----------------------------------------------------------------------------------------------
@@ -193,8 +155,6 @@ def delete_metadata_index(ctx: Ctx, account: str, name: str | None) -> Reply:
 
 # -- routing --------------------------------------------------------------------------------------------------
 def _routes() -> dict[tuple[str | None, str], dict[str, VHandler]]:
-    from cfgateway.emulator import vectorize_vectors as vv
-
     return {
         (None, ""): {"GET": list_indexes, "POST": create_index},
         ("name", ""): {"GET": describe, "DELETE": delete_index},

@@ -13,8 +13,8 @@ from typing import Any
 
 from cfgateway.emulator.context import Ctx
 from cfgateway.emulator.reply import Reply
-from cfgateway.emulator.vectorize import bad, err, find, json_body, ok, state_of
 from cfgateway.emulator.vectorize_query import FilterError, f32, normalise_filter, search
+from cfgateway.emulator.vectorize_replies import bad, err, find, json_body, ok, state_of
 from cfgateway.emulator.vectorize_state import EmuIndex, iso
 
 MAX_VECTORS = 5000

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol
 
 from cfgateway.client import Client
-from cfgateway.connection import SETTING_ARGUMENTS, client_keywords, resolve_connection
+from cfgateway.connection import SETTING_ARGUMENTS, Connection, Kind, client_keywords, resolve_connection
 from cfgateway.costs.catalog import ModelInfo
 from cfgateway.errors import AllRoutesFailed, CircuitOpenError, GatewayStepFailed, RouteSkipped
 from cfgateway.fallback._shadows import ShadowStats, flush_shadows
@@ -110,6 +110,19 @@ def build_client(model: str | None = None, fallbacks: Sequence[str] | None = Non
     return FallbackChain(model, list(fallbacks or ()), **given)
 
 
+def build_model_client(conn: Connection, *, tracker: Any = None, routing: Any = None, **extra: Any) -> ModelClient:
+    """A :class:`~cfgateway.Client` (one route) or :class:`~cfgateway.FallbackChain` for ``conn``."""
+    kwargs = {**client_keywords(conn, tracker=tracker, routing=routing), **extra}
+    return build_client(conn.model, list(conn.fallbacks) or None, **kwargs)
+
+
+def connect(kind: Kind, model: str | None = None, **kwargs: Any) -> ModelClient:
+    """``build_model_client(resolve_connection(kind, model=model, ...))``: a client for what the configuration
+    names (``connect("chat")`` runs on ``CFGATEWAY_CHAT_MODEL`` / ``chat_model`` and their fallbacks)."""
+    tracker, routing = kwargs.pop("tracker", None), kwargs.pop("routing", None)
+    return build_model_client(resolve_connection(kind, model=model, **kwargs), tracker=tracker, routing=routing)
+
+
 __all__ = [
     "DEFAULT_FALLBACK_ON",
     "AllRoutesFailed",
@@ -123,6 +136,8 @@ __all__ = [
     "RouteSkipped",
     "RoutingPolicy",
     "TierRule",
+    "build_model_client",
+    "connect",
     "ShadowStats",
     "build_client",
     "flush_shadows",

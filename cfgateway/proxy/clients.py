@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from cfgateway import errors
 from cfgateway.config import Settings
-from cfgateway.connection import Connection, build_model_client, resolve_connection
+from cfgateway.connection import Connection, resolve_connection
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog, load_catalog
-from cfgateway.fallback import ModelClient, build_client
+from cfgateway.fallback import ModelClient, build_client, build_model_client
 from cfgateway.http._aiohttp import available as aiohttp_available
 from cfgateway.http.transport import Transport
 from cfgateway.routing.rollout import RoutingPolicy

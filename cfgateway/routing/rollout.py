@@ -15,13 +15,13 @@ pick independent sets of users.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cfgateway.costs.alerts import AlertEvent
 from cfgateway.errors import ConfigError
+from cfgateway.routing.buckets import BUCKETS, bucket
 from cfgateway.routing.controller import StagedRollout
 from cfgateway.routing.gates import Gates, Verdict
 from cfgateway.routing.stages import RolloutReport, RolloutState, check_stages
@@ -29,15 +29,6 @@ from cfgateway.types import CallContext
 
 if TYPE_CHECKING:
     from cfgateway.routing.shadow import Shadow
-
-BUCKETS = 10_000
-
-
-def bucket(user_id: str, salt: str = "") -> int:
-    """The user's stable bucket in ``0..9999``."""
-    digest = hashlib.sha256(f"{salt}:{user_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % BUCKETS
-
 
 class Rollout:
     """Send a share of users to ``new_route`` (the candidate), the rest to ``old_route`` (default: the

@@ -35,8 +35,8 @@ from cfgateway.costs.ledger.memory import MemoryLedger
 from cfgateway.costs.ledger.record import DAY_S, day_of
 from cfgateway.costs.ledger.state import StateStore
 from cfgateway.errors import ConfigError
+from cfgateway.routing.buckets import BUCKETS, bucket
 from cfgateway.routing.model_strings import check_model_string
-from cfgateway.routing.rollout import BUCKETS, bucket
 from cfgateway.routing.similarity import Embed, answer_similarity
 from cfgateway.types import ChatChunk, ChatResponse, ToolCall
 

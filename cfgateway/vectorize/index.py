@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfgateway.vectorize import plans, wire
 from cfgateway.vectorize.costs import monthly_cost
+from cfgateway.vectorize.port import IndexClient
 from cfgateway.vectorize.types import IndexConfig, IndexDescription, IndexInfo, Match, MetadataIndex, Mutation, Vector
 from cfgateway.vectorize.validate import (
     check_index_name,
@@ -18,9 +19,6 @@ from cfgateway.vectorize.validate import (
 )
 from cfgateway.vectorize.waiting import UNKNOWN
 from cfgateway.vectorize.writes import IndexWrites
-
-if TYPE_CHECKING:
-    from cfgateway.vectorize.client import VectorizeClient
 
 _DEFAULT: Any = object()  # "the handle's namespace"
 
@@ -33,7 +31,7 @@ class VectorizeIndex(IndexWrites):
     (:meth:`config`) and kept: it cannot change after creation.
     """
 
-    def __init__(self, client: VectorizeClient, name: str, *, namespace: str | None = None) -> None:
+    def __init__(self, client: IndexClient, name: str, *, namespace: str | None = None) -> None:
         self.client = client
         self.name = check_index_name(name)
         self.namespace = check_namespace(namespace)

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfgateway.vectorize import plans, wire
+from cfgateway.vectorize.port import IndexClient
 from cfgateway.vectorize.types import IndexConfig, IndexInfo, MetadataIndex, Mutation, Vector
 from cfgateway.vectorize.waiting import (
     UNKNOWN,
@@ -28,9 +29,6 @@ from cfgateway.vectorize.waiting import (
     WaitPolicy,
     wait_plan,
 )
-
-if TYPE_CHECKING:
-    from cfgateway.vectorize.client import VectorizeClient
 
 Batches = Iterable[Sequence[Vector]] | AsyncIterable[Sequence[Vector]]
 
@@ -69,7 +67,7 @@ async def _aiter(batches: Batches) -> AsyncIterator[Sequence[Vector]]:
 class IndexWrites:
     """The write half of :class:`~cfgateway.vectorize.VectorizeIndex`."""
 
-    client: VectorizeClient
+    client: IndexClient
     name: str
     namespace: str | None
 

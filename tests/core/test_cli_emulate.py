@@ -102,7 +102,7 @@ def test_from_config_emulates_the_users_own_profile(tmp_path: Path) -> None:
         assert exported["CLOUDFLARE_ACCOUNT_ID"] == "my-acct" and exported["CLOUDFLARE_AI_GATEWAY_ID"] == "prod-gw"
         # The app runs unchanged: its own profile plus the printed base URLs (env beats the profile).
         app_env = {"PATH": "/usr/bin:/bin", **user_env, **exported}
-        code = ("from cfgateway.connection import connect\nfrom cfgateway.types import ChatRequest, Message\n"
+        code = ("from cfgateway import connect\nfrom cfgateway.types import ChatRequest, Message\n"
                 "print(connect('chat').chat(ChatRequest([Message('user', 'hello')], max_tokens=8)).text)")
         out = subprocess.run([sys.executable, "-c", code], env=app_env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and out.stdout.strip() == "You said: hello", out.stderr

@@ -11,9 +11,10 @@ import pytest
 
 from cfgateway import ConfigError
 from cfgateway.config import describe, load_settings
-from cfgateway.connection import Connection, build_model_client, connect, resolve_connection, tracker_for
+from cfgateway.connection import Connection, resolve_connection, tracker_for
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
 from cfgateway.emulator.server import EmulatorServer
+from cfgateway.fallback import build_model_client, connect
 from cfgateway.types import ChatRequest, Message
 
 pytestmark = pytest.mark.usefixtures("cf_clean_env")
