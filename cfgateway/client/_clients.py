@@ -146,10 +146,13 @@ class _Core:
         if guard is None or not texts or isinstance(texts, str):
             return None
         route = self.route(model)
-        info = self.catalog.get(route.model)
-        check_inputs(texts, info, route.model)  # refused inputs raise before any lookup
-        sent = dims_field(route, info, dimensions)
-        return guard, KeySpace(route.model, sent["dimensions"] if sent else None, pooling), route
+        check_inputs(texts, self.catalog.get(route.model), route.model)  # refused inputs raise before any lookup
+        return guard, self.key_space(route, pooling, dimensions), route
+
+    def key_space(self, route: Route, pooling: str | None, dimensions: int | None) -> KeySpace:
+        """The cache keys of ``route``'s vectors: its model string, the dimensions sent (or native), pooling."""
+        sent = dims_field(route, self.catalog.get(route.model), dimensions)
+        return KeySpace(route.model, sent["dimensions"] if sent else None, pooling)
 
     def book_hits(self, records: list[Any]) -> None:
         self.books.settle(records, None)

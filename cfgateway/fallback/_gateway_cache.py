@@ -40,9 +40,8 @@ class GatewayCache:
         return self.found is not None
 
     def space_of(self, model: str) -> KeySpace:
-        found = self.member(model).cache_for(None, self.texts, None, self.pooling, self.dimensions)
-        assert found is not None  # every member shares the chain's cache
-        return found[1]
+        client = self.member(model)
+        return client.key_space(client.route(), self.pooling, self.dimensions)
 
     def _parts(self) -> tuple[CacheGuard, KeySpace, Any]:
         assert self.found is not None
@@ -59,7 +58,7 @@ class GatewayCache:
     def outcome(self, lookup: Lookup, sent: EmbedResponse) -> EmbedResponse | None:
         """The answer when ``sent`` (the missing texts) can be merged with the hits; None when it cannot (a
         fallback answered and there were hits): the call must be sent again whole."""
-        guard, _, route = self._parts()
+        route = self._parts()[2]
         if sent.model == route.model:
             return lookup.finish(route, self.ctx, sent, self.first.book_hits)
         if not lookup.hits:

@@ -132,7 +132,9 @@ class ClientPool:
     def _build(self, r: Resolved) -> ModelClient:
         conn = self.configured.get(r.name) if r.alias else None
         if conn is not None:
-            return build_model_client(conn, tracker=self.tracker, transport=self.transport, catalog=self.catalog)
+            extra = {"endpoint": self.endpoint} if self.endpoint != "auto" else {}  # the proxy's --endpoint wins
+            return build_model_client(conn, tracker=self.tracker, transport=self.transport, catalog=self.catalog,
+                                      **extra)
         try:
             shadow = self.shadow_of(r)
             return build_client(r.members[0], list(r.members[1:]) or None, settings=self.settings,

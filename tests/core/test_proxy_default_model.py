@@ -132,3 +132,10 @@ def test_an_autogen_agent_on_default_swaps_model_by_environment(cf_emulator_serv
     assert calls == ["Paris"] and result.messages[-1].content
     paths = {r.path for r in cf_emulator.state.requests if "/ai/" in r.path}
     assert paths and all(p.endswith(configured) for p in paths), paths
+
+
+def test_the_proxys_endpoint_applies_to_the_default_alias(cf_emulator: Any) -> None:
+    app = app_for(cf_emulator, ProxyConfig(endpoint="openai"), chat_model=CHAT_MODEL)
+    assert call(app, "POST", "/v1/chat/completions", {"messages": MSG}).status_code == 200
+    paths = [r.path for r in cf_emulator.state.requests if "/ai/" in r.path]
+    assert paths and all("/ai/v1/" in p for p in paths), paths
