@@ -4,7 +4,9 @@
    whose ``complete``/``stream_complete`` make the same raw httpx call (``bench/_floors.py``), interleaved.
 2. ``CloudflareEmbedding.get_text_embedding_batch`` / ``aget_text_embedding_batch`` of 5,000 texts with the
    emulator adding 20 ms to every request, vs the sequential bound (the same 50 requests sent one after
-   another with raw httpx) and LangChain's ``CloudflareEmbeddings`` doing the same job. The LlamaIndex runs
+   another with raw httpx), the concurrent floor (the same batches 8 at a time with raw async httpx + orjson:
+   what the transfer and decoding alone cost on this machine) and LangChain's ``CloudflareEmbeddings`` doing the
+   same job. The LlamaIndex runs
    keep their per-batch events: a callback handler counts one embedding event pair per LlamaIndex batch.
 
     python bench/llama_index_bench.py [--calls 300] [--texts 5000] [--delay 0.02] [--rounds 5] [--only chat|embed]
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -115,6 +118,29 @@ def sequential(url: str, texts: list[str], model: str) -> list[list[float]]:
     return out
 
 
+def concurrent_floor(url: str, texts: list[str], model: str, concurrency: int = 8) -> list[list[float]]:
+    """The least the concurrent path can cost: the same batches of 100 sent ``concurrency`` at a time with raw
+    ``httpx.AsyncClient``, decoded with orjson when installed (else json), nothing else."""
+    loads: Callable[[bytes], Any] = json.loads
+    try:
+        import orjson
+        loads = orjson.loads
+    except ImportError:  # pragma: no cover - the [fast] extra is installed for the benches
+        pass
+
+    async def run() -> list[list[float]]:
+        sem = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(timeout=120) as http:
+            async def one(i: int) -> list[list[float]]:
+                async with sem:
+                    r = await http.post(f"{url}/client/v4/accounts/{ACCOUNT}/ai/run/{model}",
+                                        json={"text": texts[i:i + 100]}, headers={"Authorization": f"Bearer {TOKEN}"})
+                return list(loads(r.content)["result"]["data"])
+            parts = await asyncio.gather(*(one(i) for i in range(0, len(texts), 100)))
+        return [v for part in parts for v in part]
+    return asyncio.run(run())
+
+
 def bench_embed(url: str, n: int, rounds: int, delay: float) -> None:
     from llama_index.core.callbacks import CallbackManager
 
@@ -129,6 +155,7 @@ def bench_embed(url: str, n: int, rounds: int, delay: float) -> None:
     lc = CloudflareEmbeddings(model=EMBED_MODEL, account_id=ACCOUNT, api_token=TOKEN, base_url=base)
     sides: dict[str, Callable[[], list[list[float]]]] = {
         "sequential bound (raw httpx, 50 requests in a row)": lambda: sequential(url, texts, EMBED_MODEL),
+        "concurrent floor (raw async httpx + orjson, 8 at once)": lambda: concurrent_floor(url, texts, EMBED_MODEL),
         "CloudflareEmbedding.get_text_embedding_batch": lambda: ours.get_text_embedding_batch(texts),
         "CloudflareEmbedding.aget_text_embedding_batch": lambda: asyncio.run(ours.aget_text_embedding_batch(texts)),
         "CloudflareEmbeddings.embed_documents (LangChain)": lambda: lc.embed_documents(texts),
