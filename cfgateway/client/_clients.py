@@ -157,6 +157,21 @@ class _Core:
     def book_hits(self, records: list[Any]) -> None:
         self.books.settle(records, None)
 
+    async def _aembed(
+        self, texts: list[str], model: str | None, batch_size: int | None, max_concurrency: int, progress: bool,
+        pooling: str | None, context: CallContext | None, gateway_options: GatewayOptions | None,
+        dimensions: int | None, cache: Any,
+    ) -> EmbedResponse:
+        """``Client.aembed`` and ``AsyncClient.embed``: only the cache's misses are sent."""
+        ctx = context or CallContext()
+
+        async def send(batch: list[str]) -> EmbedResponse:
+            plan = self.plan_embed(batch, model, batch_size, pooling, ctx, gateway_options, dimensions)
+            return await asend_embed(self.parts, plan, max_concurrency, progress)
+
+        found = self.cache_for(cache, texts, model, pooling, dimensions)
+        return await send(texts) if found is None else await aembed_cached(*found, ctx, texts, send, self.book_hits)
+
 
 class Client(_Core):
     """One model string (or a per-call ``model=``) over one pooled transport; sync methods and ``a``-prefixed
@@ -212,14 +227,8 @@ class Client(_Core):
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
         dimensions: int | None = None, cache: Any = None,
     ) -> EmbedResponse:
-        ctx = context or CallContext()
-
-        async def send(batch: list[str]) -> EmbedResponse:
-            plan = self.plan_embed(batch, model, batch_size, pooling, ctx, gateway_options, dimensions)
-            return await asend_embed(self.parts, plan, max_concurrency, progress)
-
-        found = self.cache_for(cache, texts, model, pooling, dimensions)
-        return await send(texts) if found is None else await aembed_cached(*found, ctx, texts, send, self.book_hits)
+        return await self._aembed(texts, model, batch_size, max_concurrency, progress, pooling, context,
+                                  gateway_options, dimensions, cache)
 
     def close(self) -> None:
         self.transport.close()
@@ -257,14 +266,8 @@ class AsyncClient(_Core):
         context: CallContext | None = None, gateway_options: GatewayOptions | None = None,
         dimensions: int | None = None, cache: Any = None,
     ) -> EmbedResponse:
-        ctx = context or CallContext()
-
-        async def send(batch: list[str]) -> EmbedResponse:
-            plan = self.plan_embed(batch, model, batch_size, pooling, ctx, gateway_options, dimensions)
-            return await asend_embed(self.parts, plan, max_concurrency, progress)
-
-        found = self.cache_for(cache, texts, model, pooling, dimensions)
-        return await send(texts) if found is None else await aembed_cached(*found, ctx, texts, send, self.book_hits)
+        return await self._aembed(texts, model, batch_size, max_concurrency, progress, pooling, context,
+                                  gateway_options, dimensions, cache)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
