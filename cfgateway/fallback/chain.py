@@ -15,11 +15,11 @@ from contextlib import aclosing, closing
 from typing import Any, TypeVar, cast
 
 from cfgateway import errors
-from cfgateway.fallback._attempts import Attempt
+from cfgateway.fallback._attempts import Attempt, CallPlan
 from cfgateway.fallback._gateway import GatewayMode
 from cfgateway.fallback._gateway_cache import GatewayCache
 from cfgateway.fallback._setup import ChainCore
-from cfgateway.fallback._shadows import ShadowRunner, runner_for
+from cfgateway.fallback._shadows import ShadowRunner, ShadowTap, runner_for
 from cfgateway.routing.routes import GatewayOptions, universal_url
 from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, EmbedResponse
 
@@ -151,24 +151,16 @@ class FallbackChain(ChainCore):
                 step = plan.next()
                 if step.delay:
                     time.sleep(step.delay)
-                started = False
+                seen = _Seen(plan, tap)
                 inner = cast(Generator[ChatChunk, None, None], self.member(step.model).stream(
                     request, context=step.ctx, gateway_options=gateway_options))
                 try:
                     with closing(inner):
                         for chunk in inner:
-                            if chunk.final:
-                                plan.succeeded(chunk)
-                            if tap is not None:
-                                tap.see(chunk)
-                            started = True
-                            yield chunk
+                            yield seen(chunk)
                     return
                 except errors.CloudflareError as exc:
-                    if started:
-                        plan.interrupted(exc)
-                        raise
-                    if plan.failed(exc):
+                    if seen.ends_call(exc):
                         raise
         finally:
             plan.close()
@@ -197,24 +189,16 @@ class FallbackChain(ChainCore):
                 step = plan.next()
                 if step.delay:
                     await asyncio.sleep(step.delay)
-                started = False
+                seen = _Seen(plan, tap)
                 inner = cast(AsyncGenerator[ChatChunk, None], self.member(step.model).astream(
                     request, context=step.ctx, gateway_options=gateway_options))
                 try:
                     async with aclosing(inner):
                         async for chunk in inner:
-                            if chunk.final:
-                                plan.succeeded(chunk)
-                            if tap is not None:
-                                tap.see(chunk)
-                            started = True
-                            yield chunk
+                            yield seen(chunk)
                     return
                 except errors.CloudflareError as exc:
-                    if started:
-                        plan.interrupted(exc)
-                        raise
-                    if plan.failed(exc):
+                    if seen.ends_call(exc):
                         raise
         finally:
             plan.close()
@@ -265,6 +249,29 @@ class FallbackChain(ChainCore):
             return await cache.arun(asend) if cache.active else await asend(texts)
         return await self._aattempts(self.call_context(context), lambda step: self.member(step.model).aembed(
             texts, batch_size=self.batch_size_for(step.model, batch_size), context=step.ctx, **kw))
+
+
+class _Seen:
+    """One streamed try's chunks on their way to the caller: the plan learns of the final chunk, the shadow tap
+    sees every chunk; a failure after the first chunk ends the call (nothing falls back once text was yielded)."""
+
+    def __init__(self, plan: CallPlan, tap: ShadowTap | None) -> None:
+        self.plan, self.tap, self.started = plan, tap, False
+
+    def __call__(self, chunk: ChatChunk) -> ChatChunk:
+        if chunk.final:
+            self.plan.succeeded(chunk)
+        if self.tap is not None:
+            self.tap.see(chunk)
+        self.started = True
+        return chunk
+
+    def ends_call(self, exc: errors.CloudflareError) -> bool:
+        """True when ``exc`` is raised to the caller; False when the plan tries the next route."""
+        if self.started:
+            self.plan.interrupted(exc)
+            return True
+        return self.plan.failed(exc)
 
 
 __all__ = ["FallbackChain"]
