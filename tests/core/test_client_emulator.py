@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import ChatRequest, Client, GatewayOptions, Message, ToolSpec, errors
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
@@ -17,17 +17,7 @@ GW_TOKEN = "gw-token-secret"
 API_TOKEN = "api-token-secret"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    cfg = EmulatorConfig(api_token=API_TOKEN, gateways={"gw": GatewayConfig(auth_token=GW_TOKEN)})
-    with EmulatorServer(cfg) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token=API_TOKEN, gateways={"gw": GatewayConfig(auth_token=GW_TOKEN)}))
 
 
 def make(emu: EmulatorServer, model: str, *, gateway: bool = False, **kw: Any) -> Client:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from _embed_cache import BACKENDS, embed_requests, make_cache, redis_url, sent_texts
+from _emu import emulator_fixtures
 
 from cfgateway import AsyncClient, Client, CostTracker, build_client
 from cfgateway.cache import HITS_TAG, MISSES_TAG, KeySpace, MemoryEmbeddingCache, SQLiteEmbeddingCache
@@ -24,16 +25,7 @@ BGE = "@cf/baai/bge-base-en-v1.5"
 TEXTS = [f"passage {i} about caching embeddings on Cloudflare" for i in range(1000)]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(api_token="tok", gateways={"gw": GatewayConfig(auth_token="gw-tok")})) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token="tok", gateways={"gw": GatewayConfig(auth_token="gw-tok")}))
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ vectors (cached ones of the primary with a fallback's)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import Client, CostTracker, build_client
 from cfgateway.cache import HITS_TAG, KeySpace, MemoryEmbeddingCache
@@ -21,16 +21,7 @@ PRIMARY, FALLBACK = "@cf/baai/bge-m3", "@cf/baai/bge-large-en-v1.5"
 TEXTS = [f"passage {i} about caching embeddings behind a gateway" for i in range(300)]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(api_token="tok", gateways={"gw": GatewayConfig()})) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token="tok", gateways={"gw": GatewayConfig()}))
 
 
 def conn(emu: EmulatorServer) -> dict[str, Any]:

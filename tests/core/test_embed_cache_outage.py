@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import _redis
 import pytest
 from _embed_cache import embed_requests
+from _emu import emulator_fixtures
 
 from cfgateway import Budget, Client, CostTracker
 from cfgateway.cache import MemoryEmbeddingCache, RedisEmbeddingCache
@@ -30,16 +30,7 @@ BGE = "@cf/baai/bge-base-en-v1.5"
 TEXTS = [f"outage text {i}" for i in range(150)]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(api_token="tok")) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token="tok"))
 
 
 def conn(emu: EmulatorServer, **extra: Any) -> dict[str, Any]:

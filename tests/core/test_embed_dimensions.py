@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import Client, InvalidInputError, build_client
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
@@ -17,17 +17,7 @@ from cfgateway.emulator.server import EmulatorServer
 GW = "gw-token"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    cfg = EmulatorConfig(api_token="tok", gateways={"gw": GatewayConfig(auth_token=GW)})
-    with EmulatorServer(cfg) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token="tok", gateways={"gw": GatewayConfig(auth_token=GW)}))
 
 
 def conn(emu: EmulatorServer) -> dict[str, Any]:

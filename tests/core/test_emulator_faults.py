@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway.emulator import EmulatorConfig, EmulatorServer, Fault
 
@@ -20,16 +21,7 @@ RUN = f"/client/v4/accounts/{ACCT}/ai/run/"
 AUTH = {"Authorization": "Bearer tok"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures()
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway.emulator import EmulatorConfig, EmulatorServer, Fault, GatewayConfig
 
@@ -20,17 +21,7 @@ MSGS = [{"role": "user", "content": "Tell me about Paris"}]
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    cfg = EmulatorConfig(api_token=TOKEN, account_id=ACCT, gateways={"secure": GatewayConfig(auth_token=GW_TOKEN)})
-    with EmulatorServer(cfg) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token=TOKEN, account_id=ACCT, gateways={"secure": GatewayConfig(auth_token=GW_TOKEN)}))
 
 
 @pytest.fixture()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import CallContext, ChatRequest, Client, CostTracker, Message, errors
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
@@ -27,17 +27,7 @@ PROMPT = ChatRequest([Message("user", "Tell me about Paris")], max_tokens=40)
 FAST = RetryPolicy(max_retries=0)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    cfg = EmulatorConfig(api_token=API_TOKEN, gateways={"gw": GatewayConfig(auth_token=GW_TOKEN)})
-    with EmulatorServer(cfg) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token=API_TOKEN, gateways={"gw": GatewayConfig(auth_token=GW_TOKEN)}))
 
 
 def conn(emu: EmulatorServer, **kw: Any) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import ChatRequest, Message, errors
 from cfgateway.emulator.config import EmulatorConfig, Fault, GatewayConfig
@@ -67,17 +67,7 @@ EXPECT[("drop-mid-stream", "client", "stream")] = ("P", errors.StreamInterrupted
 EXPECT[("drop-mid-stream", "gateway", "stream")] = ("U", errors.StreamInterrupted)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    cfg = EmulatorConfig(api_token=API_TOKEN, gateways={"gw": GatewayConfig(auth_token=GW_TOKEN)})
-    with EmulatorServer(cfg) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token=API_TOKEN, gateways={"gw": GatewayConfig(auth_token=GW_TOKEN)}))
 
 
 def chain(emu: EmulatorServer, mode: str) -> FallbackChain:

@@ -9,12 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import _redis
 import httpx
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import Client, ConfigError, errors
 from cfgateway.config import load_settings
@@ -28,18 +28,8 @@ MODEL = "@cf/baai/bge-base-en-v1.5"
 PATH = f"*/workers-ai/{MODEL}"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    cfg = EmulatorConfig(api_token="tok", gateways={"gw": GatewayConfig(), "limited": GatewayConfig(
-        rate_limit=5, rate_interval=1.0)})
-    with EmulatorServer(cfg) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(api_token="tok", gateways={
+    "gw": GatewayConfig(), "limited": GatewayConfig(rate_limit=5, rate_interval=1.0)}))
 
 
 def conn(emu: EmulatorServer, gateway: str = "gw") -> dict[str, Any]:

@@ -8,10 +8,10 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import ChatRequest, CostTracker, Message, RoutingPolicy, Shadow, ToolSpec, flush_shadows
 from cfgateway.costs.ledger import MemoryLedger, UsageRecord
@@ -30,16 +30,7 @@ WEATHER = ToolSpec("get_weather", "the weather in a city",
                    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(gateways={"gw": GatewayConfig(auth_token="gw-token")})) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(gateways={"gw": GatewayConfig(auth_token="gw-token")}))
 
 
 def make(emu: EmulatorServer, shadow: Shadow | None = None, ledger: MemoryLedger | None = None,

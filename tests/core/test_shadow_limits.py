@@ -4,12 +4,12 @@ refusal, an unpriced candidate under a cap; and shadow spend counting against bu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import Budget, ChatRequest, CostTracker, Message, RoutingPolicy, Shadow, flush_shadows
 from cfgateway.costs.catalog import load_catalog
@@ -24,16 +24,7 @@ CAND = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 REQ = ChatRequest([Message("user", "Tell me about Paris in spring")], max_tokens=40)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(gateways={"gw": GatewayConfig(auth_token="gw-token")})) as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures(EmulatorConfig(gateways={"gw": GatewayConfig(auth_token="gw-token")}))
 
 
 def make(emu: EmulatorServer, shadow: Shadow, tracker: CostTracker, **kw: Any) -> FallbackChain:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from _emu import emulator_fixtures
 
 from cfgateway import CostTracker, open_ledger
 from cfgateway.emulator import EmulatorServer, Fault
@@ -21,16 +21,7 @@ from cfgateway.vectorize import Vector, VectorizeClient, VectorizeIndex, WaitPol
 FAST = WaitPolicy(timeout=5.0, poll_initial=0.01, poll_max=0.05)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as s:
-        yield s
-
-
-@pytest.fixture()
-def emu(server: EmulatorServer) -> EmulatorServer:
-    server.state.clear()
-    return server
+server, emu = emulator_fixtures()
 
 
 def client(emu: EmulatorServer, **kw: Any) -> VectorizeClient:
