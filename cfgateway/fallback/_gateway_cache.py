@@ -61,7 +61,8 @@ class GatewayCache:
         route = self._parts()[2]
         if sent.model == route.model:
             return lookup.finish(route, self.ctx, sent, self.first.book_hits)
-        if not lookup.hits:
+        if not lookup.hits:  # nothing cached: the fallback's answer stands; repeated texts were sent once
+            sent.vectors = lookup.merged(sent.vectors)
             return sent
         return None
 

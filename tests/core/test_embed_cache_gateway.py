@@ -96,3 +96,15 @@ def test_a_call_never_mixes_two_models_vectors(emu: EmulatorServer, run_async: b
     answers = [r for r in resp.records if r.outcome == "ok"]
     assert [r.model for r in answers] == [FALLBACK, FALLBACK]  # the misses' answer (billed, kept) and the whole call
     assert resp.cost == sum((r.cost for r in answers), Decimal(0)) > 0  # both were billed: both are counted
+
+
+@pytest.mark.parametrize("run_async", [False, True])
+def test_repeated_texts_keep_one_vector_each_when_a_fallback_answers(emu: EmulatorServer, run_async: bool) -> None:
+    """Repeated texts are sent once; every input still gets its vector when the fallback answers a cold call."""
+    chain = chain_of(emu, MemoryEmbeddingCache())
+    emu.state.add_fault(Fault(f"*{PRIMARY}", "error", status=500))
+    texts = ["same", "same", "other", "same"]
+    resp = asyncio.run(chain.aembed(texts)) if run_async else chain.embed(texts)
+    (post,) = universal_posts(emu)
+    assert post.json[0]["query"]["text"] == ["same", "other"]  # each distinct text sent once
+    assert resp.model == FALLBACK and resp.vectors == direct(emu, FALLBACK, texts)
