@@ -112,9 +112,10 @@ class EmbedJob:
         batches = self._plan(seg)
         return batches, progress_bar(self.progress, len(self.texts), seg.routes[0].model)
 
-    def _paced(self, batches: list[list[EmbedBatch]], i: int) -> dict[str, Any]:
-        """The first step's rate limit for batch ``i`` (see ``GatewayCalls.paced``)."""
-        first = batches[0][i]
+    def _paced(self, batches: list[list[EmbedBatch]], positions: list[int], i: int) -> dict[str, Any]:
+        """The rate limit of the request's first step for batch ``i`` (see ``GatewayCalls.paced``): every step
+        at first, then the step that answered alone, so a fallback's batches go at its own pace."""
+        first = batches[positions[0]][i]
         return {"pace": self.parts.pace(first.route.model), "tokens": first.tokens}
 
     def _send(self, seg: Segment, batches: list[list[EmbedBatch]], i: int, bar: Bar) -> EmbedPart:
@@ -122,7 +123,7 @@ class EmbedJob:
         started = time.perf_counter()
         try:
             with self.parts.transport.stream(self.url, self.headers, body, model=label(seg),
-                                             deadline=self.ctx.deadline, **self._paced(batches, i)) as (h, it):
+                                             deadline=self.ctx.deadline, **self._paced(batches, positions, i)) as (h, it):
                 self._answer(seg, h, positions)
                 content = b"".join(it)
             part = self._finish(seg, batches, i, h, content, started)
@@ -136,7 +137,7 @@ class EmbedJob:
         started = time.perf_counter()
         try:
             async with self.parts.transport.astream(self.url, self.headers, body, model=label(seg),
-                                                    deadline=self.ctx.deadline, **self._paced(batches, i)) as (h, it):
+                                                    deadline=self.ctx.deadline, **self._paced(batches, positions, i)) as (h, it):
                 self._answer(seg, h, positions)
                 content = b"".join([piece async for piece in it])
             part = self._finish(seg, batches, i, h, content, started)

@@ -271,3 +271,18 @@ def test_gateway_mode_embedding_batches_are_paced(emu: EmulatorServer) -> None:
     assert len(vectors) == 250
     times = [r.time for r in emu.state.requests if r.method == "POST"]
     assert len(times) == 25 and busiest_window(times, 1.0) <= 10
+
+
+def test_gateway_mode_batches_after_a_fallback_answered_are_paced_by_the_fallback(emu: EmulatorServer) -> None:
+    """Once a fallback has answered the first batch, the later batches are sent to it alone: its limit paces
+    them (not the failing primary's)."""
+    from cfgateway import build_client
+
+    small, other = "@cf/baai/bge-small-en-v1.5", "@cf/baai/bge-base-en-v1.5"
+    emu.state.add_fault(Fault(f"*{small}", "error", status=500))
+    chain = build_client(small, [other], fallback_mode="gateway", check_dims=False, max_retries=0, **conn(emu),
+                         rate_limits={other: {"requests": 10, "per": 1.0}})
+    resp = chain.embed([f"p{i}" for i in range(25)], batch_size=1)
+    assert resp.model == other and len(resp.vectors) == 25
+    times = [r.time for r in emu.state.requests if r.method == "POST"]
+    assert len(times) == 25 and busiest_window(times[1:], 1.0) <= 10  # the first went to both steps
