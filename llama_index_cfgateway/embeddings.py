@@ -31,7 +31,6 @@ from llama_index.core.callbacks.schema import CBEventType, EventPayload
 from llama_index.core.instrumentation.events.embedding import EmbeddingEndEvent, EmbeddingStartEvent
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from cfgateway.calls.embed import check_inputs
 from llama_index_cfgateway._connection import CloudflareConnection, refuse_unknown
 from llama_index_cfgateway._request import call_context
 
@@ -152,6 +151,8 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
     # -- batches: concurrent, one request and one embedding event per LlamaIndex batch ---------------
     def _check(self, texts: list[str]) -> None:
         """Refuse inputs every route would refuse, naming the index, before any batch is sent."""
+        from cfgateway.calls.embed import check_inputs  # deferred: keeps `import` cheap
+
         client = self._client()
         check_inputs(texts, client.model_info(), client.route().model)
 
@@ -174,13 +175,14 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
         out: list[Embedding] = []
         done = 0
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(batches))) as pool:
-            futures: list[Future[Any]] = [pool.submit(self._client().embed, b, **self._options()) for b in batches]
+            # each batch's records reach the cost handlers as it is answered: one that fails does not hide
+            # the batches answered (and billed) after it
+            futures: list[Future[list[Embedding]]] = [pool.submit(self._embed, b) for b in batches]
             try:
                 for batch, event_id, fut in zip(batches, events, futures, strict=True):
-                    resp = fut.result()
-                    self._report(resp.records)
-                    out.extend(resp.vectors)
-                    self._end_events([event_id], [(batch, resp.vectors)], None)
+                    vectors = fut.result()
+                    out.extend(vectors)
+                    self._end_events([event_id], [(batch, vectors)], None)
                     done += 1
                     if bar is not None:
                         bar.update(len(batch))

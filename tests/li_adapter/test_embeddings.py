@@ -296,3 +296,17 @@ def test_async_empty_input_is_refused_before_sending(conn: Any, emu: Any) -> Non
     # still land in the log after the reset, so the check is on this call's own texts)
     sent = [t for r in emu.state.requests for t in (r.json or {}).get("text", [])]
     assert not set(sent) & set(mine)
+
+
+def test_sync_batches_answered_after_a_failed_one_reach_the_cost_handler(conn: Any, emu: Any) -> None:
+    """The first batch to arrive fails slowly; the batches answered (and billed) meanwhile are all booked."""
+    emu.state.add_fault(Fault(path="*bge*", kind="error", status=400, code=5006, message="bad batch", delay_s=0.3,
+                              times=1))
+    cost = CloudflareCostHandler()
+    emb = CloudflareEmbedding(embed_batch_size=10, max_concurrency=4, max_retries=0,
+                              callback_manager=CallbackManager([cost]), **conn())
+    with pytest.raises(BadRequestError, match="bad batch"):
+        emb.get_text_embedding_batch(TEXTS[:100])
+    _settle(emu)
+    answered = [r for r in emu.state.requests if r.status == 200]
+    assert answered and cost.embedding_requests == len(answered)
