@@ -122,8 +122,9 @@ class EmbedJob:
         positions, body = self._request(seg, batches, i)
         started = time.perf_counter()
         try:
+            paced = self._paced(batches, positions, i)
             with self.parts.transport.stream(self.url, self.headers, body, model=label(seg),
-                                             deadline=self.ctx.deadline, **self._paced(batches, positions, i)) as (h, it):
+                                             deadline=self.ctx.deadline, **paced) as (h, it):
                 self._answer(seg, h, positions)
                 content = b"".join(it)
             part = self._finish(seg, batches, i, h, content, started)
@@ -136,8 +137,9 @@ class EmbedJob:
         positions, body = self._request(seg, batches, i)
         started = time.perf_counter()
         try:
+            paced = self._paced(batches, positions, i)
             async with self.parts.transport.astream(self.url, self.headers, body, model=label(seg),
-                                                    deadline=self.ctx.deadline, **self._paced(batches, positions, i)) as (h, it):
+                                                    deadline=self.ctx.deadline, **paced) as (h, it):
                 self._answer(seg, h, positions)
                 content = b"".join([piece async for piece in it])
             part = self._finish(seg, batches, i, h, content, started)

@@ -17,8 +17,6 @@ UNIT_EXP = 12
 _UNIT = Decimal(10) ** UNIT_EXP
 _ONE = Decimal(1)
 
-_FIELDS: tuple[str, ...] = tuple(UsageRecord.__dataclass_fields__)
-
 
 def day_of(ts: float) -> int:
     """UTC day number (days since the epoch)."""
