@@ -61,6 +61,11 @@ class FallbackChain(ChainCore):
             self.shadows.close()  # queued shadows are dropped (counted); running ones finish
         super().close()
 
+    async def aclose(self) -> None:
+        if self.shadows is not None:
+            self.shadows.close()  # as close(): closing the pool only drops queued work, it never blocks
+        await super().aclose()
+
     # -- the loop, once per flavour ----------------------------------------------------------
     def _attempts(self, ctx: CallContext, send: Callable[[Attempt], R]) -> R:
         """``next()`` → ``send`` → ``failed()`` (maybe try again) / ``succeeded()``."""

@@ -275,3 +275,24 @@ def test_closing_the_chain_mid_shadow_never_books_false_evidence(emu: EmulatorSe
     # the request either finished (a true pair) or was cut by the close (dropped, counted): never an error pair
     assert all(r.error is None and r.similarity == 1.0 for r in found)
     assert len(found) + stats.dropped_closed == 1
+
+
+def test_async_closing_the_chain_mid_shadow_never_books_false_evidence(emu: EmulatorServer) -> None:
+    """``async with chain`` / ``aclose()`` stops the shadows as ``close()`` does."""
+    emu.state.add_fault(Fault(path="*llama-3.3-70b*", kind="delay", delay_s=0.3))
+    led = MemoryLedger()
+
+    async def run() -> FallbackChain:
+        async with make(emu, Shadow(CAND, sample=1.0, workers=1), led) as chain:
+            await chain.achat(HELLO)
+            await chain.achat(HELLO)  # its shadow waits in the queue behind the first
+            await asyncio.sleep(0.1)  # the first candidate's request is on its way
+        return chain
+
+    chain = asyncio.run(run())
+    time.sleep(0.8)  # past the candidates' delays: anything still running has ended
+    found = pairs(led)
+    assert chain.shadows is not None
+    assert chain.shadows.stats.dropped_closed >= 1  # the queued one was dropped, not sent on a closed transport
+    assert all(r.error is None and r.similarity == 1.0 for r in found)
+    assert len(found) + chain.shadows.stats.dropped_closed == 2
