@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
     px.add_argument("--port", type=int, default=8080)
     px.add_argument("--config", help="proxy config file (TOML: aliases, [[keys]], limits, hosts, origins)")
     px.add_argument("--alias", action="append", help="NAME=MODEL[,FALLBACK...] (repeatable)")
-    px.add_argument("--shadow", action="append", help="NAME=CANDIDATE[:SAMPLE]: also send a sampled share (default "
+    px.add_argument("--shadow", action="append", help="NAME=CANDIDATE[@SAMPLE]: also send a sampled share (default "
                     "0.1) of NAME's calls to CANDIDATE in the background and book the comparisons in the ledger "
                     "(repeatable; [shadows.NAME] in --config for max_cost etc.)")
     px.add_argument("--api-key", action="append", help="accept this bearer key, KEY or USER:KEY (repeatable; "

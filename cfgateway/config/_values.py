@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cfgateway.errors import ConfigError
-from cfgateway.routing.model_strings import check_model_string
+from cfgateway.routing.model_strings import check_model_string, split_share
 
 # The fields of cfgateway.GatewayOptions (routing.routes), kept here so a typo fails when the file is read.
 GATEWAY_OPTION_KEYS = (
@@ -95,12 +95,12 @@ def check_rate_limits(value: Any) -> dict[str, Any]:
 
 def check_shadow(value: Any) -> dict[str, Any]:
     """A shadow: ``[profiles.x.shadow]`` with ``candidate``, ``sample``, ``similarity_model``, ``max_cost``...
-    in the file, ``CANDIDATE:SAMPLE`` in the environment (``CFGATEWAY_SHADOW``)."""
+    in the file, ``CANDIDATE@SAMPLE`` (or ``CANDIDATE:0.1``) in the environment (``CFGATEWAY_SHADOW``)."""
     if isinstance(value, str):
-        model, sep, sample = value.rpartition(":")
-        if not sep or not model:
-            raise ConfigError(f"shadow {value!r} must be CANDIDATE:SAMPLE, "
-                              "e.g. '@cf/meta/llama-3.3-70b-instruct-fp8-fast:0.1'")
+        model, sample = split_share(value)
+        if sample is None:
+            raise ConfigError(f"shadow {value!r} must be CANDIDATE@SAMPLE (or CANDIDATE:SAMPLE with a decimal "
+                              "share), e.g. '@cf/meta/llama-3.3-70b-instruct-fp8-fast@0.1'")
         value = {"candidate": model, "sample": sample}
     if not isinstance(value, Mapping):
         raise ConfigError(f"shadow must be a table with candidate, sample, similarity_model, max_cost; got {value!r}")

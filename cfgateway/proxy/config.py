@@ -41,6 +41,7 @@ from typing import Any
 
 from cfgateway.errors import ConfigError
 from cfgateway.proxy.auth import ProxyKey, key_from_spec, key_from_table
+from cfgateway.routing.model_strings import split_share
 from cfgateway.routing.routes import PROVIDERS, split_model
 from cfgateway.routing.shadow import Shadow
 
@@ -133,14 +134,14 @@ def parse_alias(item: str) -> tuple[str, list[str]]:
 
 
 def parse_shadow(item: str) -> tuple[str, Shadow]:
-    """``NAME=CANDIDATE[:SAMPLE]`` (``--shadow``): a shadow of the alias or model ``NAME``."""
+    """``NAME=CANDIDATE[@SAMPLE]`` (``--shadow``; ``:SAMPLE`` with a decimal share also works): a shadow of
+    the alias or model ``NAME``, sampling 10 % unless told."""
     name, sep, spec = item.partition("=")
-    candidate, colon, sample = spec.strip().rpartition(":")
-    if not colon:
-        candidate, sample = spec.strip(), "0.1"
+    candidate, sample = split_share(spec)
     if not sep or not name.strip() or not candidate:
-        raise ConfigError("--shadow takes NAME=CANDIDATE[:SAMPLE], e.g. "
-                          f"fast=@cf/meta/llama-3.3-70b-instruct-fp8-fast:0.1; got {item!r}")
+        raise ConfigError("--shadow takes NAME=CANDIDATE[@SAMPLE], e.g. "
+                          f"fast=@cf/meta/llama-3.3-70b-instruct-fp8-fast@0.1; got {item!r}")
+    sample = "0.1" if sample is None else sample
     return name.strip(), Shadow.from_dict({"candidate": candidate, "sample": sample})
 
 

@@ -87,4 +87,24 @@ def quote_path(model_path: str) -> str:
     return "/".join(quote(seg, safe="@:+-._~") for seg in model_path.split("/"))
 
 
-__all__ = ["MAX_MODEL_LENGTH", "check_model_string", "quote_path"]
+_SHARE = re.compile(r"\d*\.\d+|\d+\.")
+
+
+def split_share(spec: str) -> tuple[str, str | None]:
+    """``MODEL@SHARE`` or ``MODEL:SHARE`` -> ``(MODEL, SHARE)``; ``(spec, None)`` without a share.
+
+    ``@`` is unambiguous (a model string has it only first, in ``@cf/``). After ``:`` only a decimal share
+    with a point counts (``0.1``, ``1.0``, ``.5``): model strings themselves contain ``:`` (Bedrock's
+    ``...-v1:0``, OpenAI's ``ft:...``), so ``MODEL:0`` or ``MODEL:1`` stay whole model strings.
+    """
+    spec = spec.strip()
+    model, at, share = spec.rpartition("@")
+    if at and model:
+        return model.strip(), share.strip()
+    model, colon, share = spec.rpartition(":")
+    if colon and model and _SHARE.fullmatch(share.strip()):
+        return model.strip(), share.strip()
+    return spec, None
+
+
+__all__ = ["MAX_MODEL_LENGTH", "check_model_string", "quote_path", "split_share"]

@@ -54,8 +54,8 @@ def test_a_profile_shadow_reaches_the_chain(server: EmulatorServer, tmp_path: Pa
 def test_the_environment_form_and_its_errors(tmp_path: Path) -> None:
     s = load_settings(env={"CFGATEWAY_SHADOW": f"{CAND}:0.25"})
     assert dict(s.shadow) == {"candidate": CAND, "sample": 0.25} and s.sources["shadow"] == "env CFGATEWAY_SHADOW"
-    for value, match in [(f"{CAND}:lots", "share from 0 to 1"), ("nocolon", "CANDIDATE:SAMPLE"),
-                         ("bad model:0.1", "model")]:
+    for value, match in [(f"{CAND}@lots", "share from 0 to 1"), ("nocolon", "CANDIDATE@SAMPLE"),
+                         (f"{CAND}:lots", "CANDIDATE@SAMPLE"), ("bad model:0.1", "model")]:
         with pytest.raises(ConfigError, match=match):
             load_settings(env={"CFGATEWAY_SHADOW": value})
     with pytest.raises(ConfigError, match="unknown key.*colour.*known: candidate, sample"):
@@ -89,3 +89,31 @@ def test_with_shadow_keeps_the_callers_policy() -> None:
 
     wrapped = with_shadow(route, (), configured)
     assert wrapped.custom is route and wrapped.shadow is configured
+
+
+BEDROCK = "aws-bedrock/anthropic.claude-3-haiku-20240307-v1:0"  # a model string with ':' in it
+
+
+@pytest.mark.parametrize(("value", "candidate", "sample"), [
+    (f"{CAND}@0.25", CAND, 0.25), (f"{CAND}:0.25", CAND, 0.25), (f"{BEDROCK}@0.2", BEDROCK, 0.2),
+    (f"{BEDROCK}:0.2", BEDROCK, 0.2), ("openai/ft:gpt-4o-mini:org::abc@0.5", "openai/ft:gpt-4o-mini:org::abc", 0.5),
+])
+def test_the_environment_form_keeps_colons_of_the_model_string(value: str, candidate: str, sample: float) -> None:
+    s = load_settings(env={"CFGATEWAY_SHADOW": value})
+    assert dict(s.shadow) == {"candidate": candidate, "sample": sample}
+
+
+def test_a_model_string_ending_in_colon_digit_is_not_read_as_a_share() -> None:
+    with pytest.raises(ConfigError, match="CANDIDATE@SAMPLE"):  # ':0' is Bedrock's version, not "sample 0"
+        load_settings(env={"CFGATEWAY_SHADOW": BEDROCK})
+
+
+@pytest.mark.parametrize(("item", "candidate", "sample"), [
+    (f"fast={BEDROCK}", BEDROCK, 0.1), (f"fast={BEDROCK}@0.3", BEDROCK, 0.3), (f"fast={CAND}:0.3", CAND, 0.3),
+    (f"fast={CAND}", CAND, 0.1),
+])
+def test_the_proxy_shadow_flag_keeps_colons_of_the_model_string(item: str, candidate: str, sample: float) -> None:
+    from cfgateway.proxy.config import parse_shadow
+
+    name, shadow = parse_shadow(item)
+    assert name == "fast" and shadow.candidate == candidate and shadow.sample == sample
