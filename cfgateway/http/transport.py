@@ -22,6 +22,7 @@ import httpx
 
 from cfgateway import errors
 from cfgateway.http._aiohttp import AioResponse, AioSender
+from cfgateway.http._drain import BodyPieces, adrain, drain
 from cfgateway.http._pools import (
     SOCKET_OPTIONS,
     URL_CACHE_MAX,
@@ -256,7 +257,7 @@ class Transport:
                 time.sleep(delay)
                 attempt += 1
         try:
-            yield r.headers, self._iter(r, model)
+            yield r.headers, BodyPieces(self._iter(r, model), r.extensions.get("network_stream"))
         finally:
             r.close()
 
@@ -352,37 +353,6 @@ class Transport:
                 yield chunk
         except httpx.HTTPError as exc:
             raise _map_exc(exc, model, self.timeout) from None
-
-
-DRAIN_MAX_BYTES = 65536  # what is left of a finished stream worth reading to keep its connection
-DRAIN_S = 1.0  # async: how long that may take
-
-
-def drain(pieces: Iterator[bytes]) -> None:
-    """Read what is left of a stream whose answer is complete (usually only the chunked body's end), so its
-    connection goes back to the pool instead of being closed (a new connection per stream costs more than
-    the rest of the call). More than ``DRAIN_MAX_BYTES`` or a failure: the connection is closed, as before."""
-    size = 0
-    try:
-        for piece in pieces:
-            size += len(piece)
-            if size > DRAIN_MAX_BYTES:
-                return
-    except errors.CloudflareError:
-        return
-
-
-async def adrain(pieces: AsyncIterator[bytes]) -> None:
-    """:func:`drain` for async streams, also bounded in time (``DRAIN_S``)."""
-    size = 0
-    try:
-        async with asyncio.timeout(DRAIN_S):
-            async for piece in pieces:
-                size += len(piece)
-                if size > DRAIN_MAX_BYTES:
-                    return
-    except (errors.CloudflareError, TimeoutError):
-        return
 
 
 # RetryPolicy, api_error and retryable live in cfgateway.http.retry; re-exported for callers of the transport

@@ -3,7 +3,7 @@
 The server here is a small ASGI app on 127.0.0.1 that streams Workers AI events and notes the client port
 of every request (one port = one TCP connection). What follows the end of the events decides what the
 client may do: nothing (the chunked body's end: reuse), more than the drain bound, a connection held open
-after ``[DONE]`` (async: given up after ``DRAIN_S``), and a client-side stop sequence (the rest of the
+after ``[DONE]`` (given up after ``DRAIN_S``), and a client-side stop sequence (the rest of the
 answer is not read: the connection is closed, as before).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cfgateway import ChatRequest, Client, Message
-from cfgateway.http import transport as transport_mod
+from cfgateway.http import _drain as transport_mod
 from cfgateway.http.transport import Transport
 
 from ._webserver import serve
@@ -115,6 +115,18 @@ def test_async_body_held_open_after_done_is_given_up(upstream: tuple[Upstream, s
     t = time.monotonic()
     assert asyncio.run(run()) == "Hello there, friend"
     assert time.monotonic() - t < 3  # the 5 s hold is not waited out
+
+
+def test_sync_body_held_open_after_done_is_given_up(upstream: tuple[Upstream, str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    app, url = upstream
+    monkeypatch.setattr(transport_mod, "DRAIN_S", 0.2)
+    client = _client(url, "hold")
+    t = time.monotonic()
+    for _ in range(2):
+        assert _text(list(client.stream(REQ))) == "Hello there, friend"
+    assert time.monotonic() - t < 3  # the 5 s hold is not waited out (twice)
+    assert len(set(app.ports)) == 2  # given up: that connection is closed, the next call connects again
 
 
 def test_client_side_stop_does_not_read_the_rest(upstream: tuple[Upstream, str]) -> None:
