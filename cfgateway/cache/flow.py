@@ -29,9 +29,8 @@ from decimal import Decimal
 from typing import Any
 
 from cfgateway.cache.base import EmbeddingCache, KeySpace, Vector
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.routing.routes import Route
-from cfgateway.types import AttemptInfo, CallContext, EmbedResponse, GatewayMeta, Usage
+from cfgateway.types import AttemptInfo, CallContext, EmbedResponse, GatewayMeta, Usage, UsageRecord
 
 logger = logging.getLogger("cfgateway.cache")
 

@@ -13,9 +13,8 @@ from cfgateway.calls.plan import ChatPlan
 from cfgateway.calls.stream import StreamRun
 from cfgateway.costs.budget import CostTracker, Reservation
 from cfgateway.costs.catalog import Catalog
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.routing.routes import Route
-from cfgateway.types import CallContext
+from cfgateway.types import CallContext, UsageRecord
 
 Hold = Reservation | None  # a budget reservation, or None when no tracker is used
 

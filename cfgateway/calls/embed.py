@@ -18,10 +18,9 @@ from cfgateway import errors
 from cfgateway.calls.outcome import gateway_meta, load_json, make_record, price
 from cfgateway.calls.plan import call_metadata, request_headers
 from cfgateway.costs.catalog import Catalog, ModelInfo
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.costs.pricing import embed_token_bound, estimate_tokens
 from cfgateway.routing.routes import GatewayOptions, Route
-from cfgateway.types import AttemptInfo, CallContext, EmbedResponse, GatewayMeta, Usage
+from cfgateway.types import AttemptInfo, CallContext, EmbedResponse, GatewayMeta, Usage, UsageRecord
 from cfgateway.wire import WIRES
 from cfgateway.wire.common import fast_loads
 

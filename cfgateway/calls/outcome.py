@@ -16,10 +16,9 @@ from cfgateway import errors
 from cfgateway.calls.limits import checked_finish
 from cfgateway.calls.plan import ChatPlan
 from cfgateway.costs.catalog import Catalog
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.costs.pricing import cost_of
 from cfgateway.routing.routes import Route, parse_gateway_headers
-from cfgateway.types import AttemptInfo, CallContext, ChatResponse, GatewayMeta, Usage
+from cfgateway.types import AttemptInfo, CallContext, ChatResponse, GatewayMeta, Usage, UsageRecord
 from cfgateway.wire.common import apply_stop
 
 _decode_json = json.JSONDecoder().decode

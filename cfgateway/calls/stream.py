@@ -10,8 +10,7 @@ from cfgateway.calls.limits import checked_finish
 from cfgateway.calls.outcome import gateway_meta, make_record, price
 from cfgateway.calls.plan import ChatPlan
 from cfgateway.costs.catalog import Catalog
-from cfgateway.costs.ledger import UsageRecord
-from cfgateway.types import AttemptInfo, ChatChunk, GatewayMeta
+from cfgateway.types import AttemptInfo, ChatChunk, GatewayMeta, UsageRecord
 from cfgateway.wire.common import apply_stop
 from cfgateway.wire.sse import SSEDecoder, SSEEvent
 

@@ -57,7 +57,8 @@ def _in_one_piece(plan: ChatPlan) -> ChatPlan:
     """``plan`` sent in one piece: as planned, or because the route answered JSON to a stream request."""
     if not isinstance(plan.delivery, OnePiece):
         plan = plan.one_piece(JSON_TO_STREAM)
-    one_piece(plan.route, plan.delivery.reason if isinstance(plan.delivery, OnePiece) else None)
+    assert isinstance(plan.delivery, OnePiece)
+    one_piece(plan.route, plan.delivery.reason)
     return plan
 
 

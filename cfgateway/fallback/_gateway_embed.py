@@ -28,11 +28,10 @@ from cfgateway.calls.embed import (
     progress_bar,
 )
 from cfgateway.calls.plan import call_metadata
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.fallback._gateway_plan import Segment, answering_step, build_steps, universal_headers
 from cfgateway.fallback._setup import ChainParts
 from cfgateway.routing.routes import GatewayOptions
-from cfgateway.types import CallContext, EmbedResponse
+from cfgateway.types import CallContext, EmbedResponse, UsageRecord
 
 Bar = Callable[[int | None], None]
 

@@ -19,14 +19,13 @@ from cfgateway import errors
 from cfgateway.calls.outcome import make_record
 from cfgateway.calls.plan import ChatPlan
 from cfgateway.config import Settings
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.errors import CircuitOpenError, GatewayStepFailed
 from cfgateway.fallback._attempts import Limits
 from cfgateway.fallback.policy import FallbackPolicy, all_failed, annotate
 from cfgateway.http.retry import retryable
 from cfgateway.routing.breaker import CircuitBreaker
 from cfgateway.routing.routes import GatewayOptions, Route, parse_gateway_headers, universal_step
-from cfgateway.types import AttemptInfo, CallContext, ChatChunk, ChatResponse, EmbedResponse
+from cfgateway.types import AttemptInfo, CallContext, ChatChunk, ChatResponse, EmbedResponse, UsageRecord
 
 STEP_FAILED = "gateway_step_failed"
 R = TypeVar("R", ChatResponse, ChatChunk, EmbedResponse)  # an answer: it carries attempts and records

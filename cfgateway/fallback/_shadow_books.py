@@ -22,11 +22,10 @@ from cfgateway.calls.books import Books, Hold
 from cfgateway.calls.outcome import failed_record
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.costs.pricing import max_cost_of
 from cfgateway.routing.routes import Route
 from cfgateway.routing.shadow import ShadowCap
-from cfgateway.types import CallContext
+from cfgateway.types import CallContext, UsageRecord
 
 logger = logging.getLogger("cfgateway.shadow")
 IDLE_S = 30.0  # a worker with nothing to do for this long ends (the next shadow starts one again)

@@ -30,11 +30,10 @@ from cfgateway.calls.books import Books
 from cfgateway.client import Client
 from cfgateway.costs.budget import CostTracker
 from cfgateway.costs.catalog import Catalog
-from cfgateway.costs.ledger import UsageRecord
 from cfgateway.fallback._shadow_books import PairBooks, Pool, ShadowStop
 from cfgateway.routing.gates import shadow_record
 from cfgateway.routing.shadow import AnswerCollector, Shadow, ShadowCap, compare_answers
-from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse
+from cfgateway.types import CallContext, ChatChunk, ChatRequest, ChatResponse, UsageRecord
 
 logger = logging.getLogger("cfgateway.shadow")
 BUDGET_PAUSE_S = 60.0  # after a budget refusal, shadows try again this much later
