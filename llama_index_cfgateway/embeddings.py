@@ -220,13 +220,11 @@ class CloudflareEmbedding(CloudflareConnection, BaseEmbedding):
                 bar.update(len(batch))
             return vectors
 
-        tasks = [asyncio.ensure_future(one(b)) for b in batches]
+        from cfgateway.calls.embed import gather_or_cancel  # deferred: keeps `import` cheap
+
         try:
-            answers = await asyncio.gather(*tasks)
+            answers = await gather_or_cancel([one(b) for b in batches])  # batches not yet sent are not sent
         except BaseException as exc:
-            for t in tasks:  # batches not yet sent are not sent
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             self._end_events(events, [], exc)
             raise
         finally:
